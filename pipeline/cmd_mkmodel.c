@@ -1,0 +1,11 @@
+/* cmd_mkmodel.c — `strata mkmodel`: placeholder until its issue lands; says so and fails. */
+#include "commands.h"
+#include "strata.h"
+
+int strata_cmd_mkmodel(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    strata_log0("'strata mkmodel' is not built yet in this version");
+    return STRATA_EXIT_FAILURE;
+}

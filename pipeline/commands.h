@@ -1,0 +1,22 @@
+/* commands.h — the subcommands of the `strata` program. Each takes the arguments after the
+ * subcommand name (argv[0] is the subcommand) and returns a process exit code (strata.h).
+ * MPI is initialised before any of them runs and finalised after; one file per command. */
+#ifndef STRATA_COMMANDS_H
+#define STRATA_COMMANDS_H
+
+int strata_cmd_extract(int argc, char **argv);    /* pipeline/cmd_extract.c */
+int strata_cmd_analyze(int argc, char **argv);    /* pipeline/cmd_analyze.c */
+int strata_cmd_figures(int argc, char **argv);    /* pipeline/cmd_figures.c */
+int strata_cmd_study(int argc, char **argv);      /* pipeline/cmd_study.c */
+int strata_cmd_inspect(int argc, char **argv);    /* pipeline/cmd_inspect.c */
+int strata_cmd_tokenize(int argc, char **argv);   /* pipeline/cmd_tokenize.c */
+int strata_cmd_preprocess(int argc, char **argv); /* pipeline/cmd_preprocess.c */
+int strata_cmd_mkmodel(int argc, char **argv);    /* pipeline/cmd_mkmodel.c */
+int strata_cmd_mkdata(int argc, char **argv);     /* pipeline/cmd_mkdata.c */
+int strata_cmd_selftest(int argc, char **argv);   /* pipeline/cmd_selftest.c */
+int strata_cmd_mkarchive(int argc, char **argv);  /* pipeline/cmd_mkarchive.c: synthetic archive */
+
+/* Shared by commands: true if argv[i] is -h or --help. */
+int strata_is_help(const char *arg);
+
+#endif

@@ -4,18 +4,22 @@
 # Installs the Debian packages of tests/apt-packages.txt (when run as root and some are
 # missing), with --python a virtualenv .venv (Debian's python3 with its h5py/numpy, plus
 # tests/requirements.txt from PyPI), then configures and builds in BUILD_DIR (default build/).
-# --sanitize builds with ASan+UBSan and without CUDA (default dir build-asan/).
+# --sanitize builds with ASan+UBSan and without CUDA (default dir build-asan/); --fuzz builds
+# the libFuzzer targets with clang (default dir build-fuzz/).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-python=0; sanitize=0; build=""
+python=0; sanitize=0; fuzz=0; build=""
 for a in "$@"; do
   case "$a" in
     --python) python=1 ;;
     --sanitize) sanitize=1 ;;
+    --fuzz) fuzz=1 ;;
     *) build="$a" ;;
   esac
 done
-[ -n "$build" ] || { [ $sanitize = 1 ] && build="$here/build-asan" || build="$here/build"; }
+if [ -z "$build" ]; then
+  build="$here/build"; [ $sanitize = 1 ] && build="$here/build-asan"; [ $fuzz = 1 ] && build="$here/build-fuzz"
+fi
 
 pkgs=$(grep -v '^#' "$here/tests/apt-packages.txt" | tr '\n' ' ')
 missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $pkgs 2>&1 | grep -v '^ii ' || true)
@@ -43,6 +47,9 @@ if [ $python = 1 ]; then
 fi
 if [ $sanitize = 1 ]; then
   cmake_args+=(-DSTRATA_SANITIZE=ON -DSTRATA_CUDA=OFF)
+fi
+if [ $fuzz = 1 ]; then
+  cmake_args+=(-DSTRATA_FUZZ=ON -DSTRATA_CUDA=OFF -DCMAKE_C_COMPILER=clang)
 fi
 cmake -S "$here" -B "$build" "${cmake_args[@]}" >/dev/null
 cmake --build "$build" -j "$(nproc)"

@@ -82,10 +82,13 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
 
 /* ---- building blocks (used by strata_analysis_run and by the tests) ----------------------- */
 
-/* C[m][n] = A[m][k] * B[n][k]^T, float32 (lda, ldb, ldc row strides). The one place analysis
- * calls a GEMM. */
+/* C[m][n] = A[m][k] * B[n][k]^T, float32 (lda, ldb, ldc row strides). With strata_tile_dgemm
+ * (float64, for CKA: float32 tiles round differently with the tile shape, so sums over them
+ * would depend on the number of ranks) the only places analysis calls a GEMM. */
 void strata_tile_gemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                       float *c, int ldc);
+void strata_tile_dgemm(int m, int n, int k, const double *a, int lda, const double *b, int ldb,
+                       double *c, int ldc);
 
 /* One sub-tile of the ring: local rows [i0, i1) against rows [j0, j1) of a held block. */
 typedef struct {

@@ -478,7 +478,7 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
         states[nc++] = &knn;
     }
     if (cka_pairs.n) {
-        strata_cka_init(&cka, ds, cka_pairs.n, (const int(*)[2])cka_pairs.p);
+        strata_cka_init(&cka, ds, cka_pairs.n, (const int(*)[2])cka_pairs.p, mean);
         fns[nc] = strata_cka_tile;
         states[nc++] = &cka;
     }

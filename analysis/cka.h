@@ -1,4 +1,5 @@
-/* cka.h — linear CKA (biased and unbiased HSIC) between item pairs, from ring tiles (cka.c). */
+/* cka.h — linear CKA (biased and unbiased HSIC) between item pairs, from ring tiles (cka.c).
+ * The consumer computes its own float64 Gram tiles from the raw rows (see strata_tile_dgemm). */
 #ifndef STRATA_CKA_H
 #define STRATA_CKA_H
 
@@ -8,12 +9,15 @@ typedef struct {
     const strata_dataset *ds;
     int n_pairs;
     const int (*pairs)[2];  /* [n_pairs] item pairs; every item used must also have (t, t) */
+    const double *mean;     /* [cols] global column means (double) */
+    int *used;              /* [n_items] 1 if some pair uses the item */
     double *sum_kl;         /* [n_pairs] <K_a, K_b> over the tiles seen by this rank */
     double *rowsum;         /* [n_items][n_local] row sums of each item's Gram */
     double *diag;           /* [n_items][n_local] Gram diagonal */
 } strata_cka;
 
-void strata_cka_init(strata_cka *c, const strata_dataset *ds, int n_pairs, const int (*pairs)[2]);
+void strata_cka_init(strata_cka *c, const strata_dataset *ds, int n_pairs, const int (*pairs)[2],
+                     const double *mean);
 void strata_cka_free(strata_cka *c);
 /* The ring consumer (state = strata_cka *). */
 void strata_cka_tile(void *state, const strata_tile *tile);

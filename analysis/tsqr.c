@@ -99,8 +99,8 @@ int strata_tsqr_singular_values(MPI_Comm comm, const float *x, int64_t n_local, 
     int k = 0;
     if (rank < p2 && r > 0) {
         k = r < d ? r : d;
-        double *u = NULL, *vt = NULL;
-        int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', r, d, R, d, sv, u, 1, vt, 1);
+        double dummy[1]; /* u and vt are not referenced for jobz 'N' */
+        int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', r, d, R, d, sv, dummy, r, dummy, d);
         if (info != 0) strata_fatal("LAPACKE_dgesdd failed (info %d) on a %d x %d R", info, r, d);
     }
     free(R);

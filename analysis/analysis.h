@@ -59,7 +59,10 @@ typedef struct {
     int bootstrap;          /* bootstrap resamples for ID intervals (0: none) */
     uint64_t seed;          /* bootstrap seed */
     int verbose;            /* log bytes sent and timings per rank */
+    int cka_route;          /* STRATA_CKA_AUTO (fewest flops), _GRAM (ring tiles), _FEATURE */
 } strata_analysis_options;
+
+enum { STRATA_CKA_AUTO = 0, STRATA_CKA_GRAM = 1, STRATA_CKA_FEATURE = 2 };
 
 /* Defaults above. */
 void strata_analysis_options_default(strata_analysis_options *opt);

@@ -465,6 +465,24 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
                 }
             }
 
+    /* CKA route: Gram tiles in the ring cost 2 N^2 D per item, feature-space cross products
+     * 2 N Da Db per pair; take the cheaper unless told. */
+    int cka_feature = 0;
+    if (cka_pairs.n) {
+        double gram = 0.0, feature = 0.0, n = (double)ds->n_total;
+        uint8_t *used = strata_calloc((size_t)ds->n_items + 1, 1);
+        for (int p = 0; p < cka_pairs.n; p++) {
+            int a = cka_pairs.p[p][0], b = cka_pairs.p[p][1];
+            used[a] = used[b] = 1;
+            feature += 2.0 * n * ds->items[a].dim * (double)ds->items[b].dim;
+        }
+        for (int t = 0; t < ds->n_items; t++)
+            if (used[t]) gram += 2.0 * n * n * ds->items[t].dim;
+        free(used);
+        cka_feature = opt->cka_route == STRATA_CKA_FEATURE ||
+                      (opt->cka_route == STRATA_CKA_AUTO && feature < gram);
+    }
+
     /* The ring pass. */
     strata_knn knn;
     strata_cka cka;
@@ -477,7 +495,7 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
         fns[nc] = strata_knn_tile;
         states[nc++] = &knn;
     }
-    if (cka_pairs.n) {
+    if (cka_pairs.n && !cka_feature) {
         strata_cka_init(&cka, ds, cka_pairs.n, (const int(*)[2])cka_pairs.p, mean);
         fns[nc] = strata_cka_tile;
         states[nc++] = &cka;
@@ -614,7 +632,13 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
         for (int t = 0; t < ds->n_items; t++) self[t] = cka_pairs.index[(int64_t)t * ds->n_items + t];
         double *cb = strata_malloc((size_t)cka_pairs.n * sizeof(double));
         double *cu = strata_malloc((size_t)cka_pairs.n * sizeof(double));
-        strata_cka_finish(comm, &cka, self, cb, cu, &stats->reduce_bytes);
+        if (cka_feature) {
+            strata_cka_feature(comm, ds, mean, cka_pairs.n, (const int(*)[2])cka_pairs.p, self, cb, cu,
+                               &stats->reduce_bytes);
+        } else {
+            strata_cka_finish(comm, &cka, self, cb, cu, &stats->reduce_bytes);
+            strata_cka_free(&cka);
+        }
         for (int ga = 0; ga < n_groups && rank == 0; ga++)
             for (int gb = ga; gb < n_groups && rc == 0; gb++) {
                 int cross;
@@ -649,7 +673,6 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
         free(self);
         free(cb);
         free(cu);
-        strata_cka_free(&cka);
     }
 
     /* ---- alignment: retrieval, paired cosines, norms, cosine across layers ---- */
@@ -782,6 +805,8 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
     }
     t_tsqr = strata_now() - t_tsqr;
 
+    if (opt->verbose && cka_pairs.n)
+        strata_log0("cka: %d pairs by %s", cka_pairs.n, cka_feature ? "feature-space cross products" : "ring Gram tiles");
     if (opt->verbose) {
         int64_t total_bytes = ds->n_total * cols * 4;
         strata_log("ring: %lld bytes in %lld messages sent (data %lld bytes, (P-1)/P share %lld); "

@@ -26,4 +26,10 @@ void strata_cka_tile(void *state, const strata_tile *tile);
 void strata_cka_finish(MPI_Comm comm, const strata_cka *c, const int *self_pair, double *biased,
                        double *unbiased, int64_t *reduce_bytes);
 
+/* Collective, without the ring: the same biased/unbiased CKA from float64 cross products
+ * Xa'Xb (Da x Db, allreduced) of the rows centred by mean [cols]; cheaper when N > D. */
+void strata_cka_feature(MPI_Comm comm, const strata_dataset *ds, const double *mean, int n_pairs,
+                        const int (*pairs)[2], const int *self_pair, double *biased,
+                        double *unbiased, int64_t *reduce_bytes);
+
 #endif

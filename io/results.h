@@ -4,7 +4,8 @@
  *
  * Exact layout (L = number of analysed layers of a stream, in the order of its `layers` attr;
  * <model> = the archive's model name with '/' replaced by '_' (original in attr model_name);
- * <A>__<B> = two stream names joined by a double underscore, A before B in archive order):
+ * <A>__<B> = two stream names joined by a double underscore, A before B in the order image*,
+ * vision, connector, caption*, then other streams as the archive lists them):
  *
  * /  attrs: format="strata-results" (string), format_version=1 (int64), strata_version,
  *           created_utc, command_line, inputs ("path sha256 manifest_sha256" per line),

@@ -2,8 +2,9 @@
  * reference test (tests/analysis/test_reference.py), at any number of ranks, so that the engine
  * is checked apart from the archive reader. Input: datasets /<model>/<stream> of shape
  * [L, N, D] float32 with an int attr "layers" [L]; each rank reads an even share of the rows.
- * Usage: analysis_driver IN.h5 OUT.h5 METRICS K_MLE K_OVERLAP GRIDE_RANGE BOOTSTRAP
- *        model/stream [model/stream ...]   (items ordered model, stream as given) */
+ * Usage: analysis_driver IN.h5 OUT.h5 METRICS K_MLE K_OVERLAP GRIDE_RANGE BOOTSTRAP CKA_ROUTE
+ *        model/stream [model/stream ...]   (items ordered model, stream as given;
+ *        CKA_ROUTE: auto, gram or feature) */
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -20,8 +21,8 @@ int main(int argc, char **argv)
     int rank, nranks;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    if (argc < 9) {
-        fprintf(stderr, "usage: %s IN OUT METRICS K_MLE K_OVERLAP GRIDE_RANGE BOOTSTRAP model/stream...\n", argv[0]);
+    if (argc < 10) {
+        fprintf(stderr, "usage: %s IN OUT METRICS K_MLE K_OVERLAP GRIDE_RANGE BOOTSTRAP CKA_ROUTE model/stream...\n", argv[0]);
         return 2;
     }
     strata_analysis_options opt;
@@ -32,7 +33,9 @@ int main(int argc, char **argv)
     opt.gride_range = atoi(argv[6]);
     opt.bootstrap = atoi(argv[7]);
     opt.verbose = 1;
-    int n_sets = argc - 8;
+    opt.cka_route = strcmp(argv[8], "gram") == 0 ? STRATA_CKA_GRAM
+                  : strcmp(argv[8], "feature") == 0 ? STRATA_CKA_FEATURE : STRATA_CKA_AUTO;
+    int n_sets = argc - 9;
 
     hid_t f = H5Fopen(argv[1], H5F_ACC_RDONLY, H5P_DEFAULT);
     T_CHECK(f >= 0, "open %s", argv[1]);
@@ -47,7 +50,7 @@ int main(int argc, char **argv)
     int *set_model = calloc((size_t)n_sets, sizeof(int));
     for (int s = 0; s < n_sets; s++) {
         char model[STRATA_NAME_MAX], *slash;
-        snprintf(model, sizeof model, "%s", argv[8 + s]);
+        snprintf(model, sizeof model, "%s", argv[9 + s]);
         slash = strchr(model, '/');
         *slash = 0;
         int m = -1;
@@ -65,7 +68,7 @@ int main(int argc, char **argv)
             st = ds.n_streams++;
             snprintf(ds.stream_names[st], STRATA_NAME_MAX, "%s", slash + 1);
         }
-        hid_t d = H5Dopen2(f, argv[8 + s], H5P_DEFAULT);
+        hid_t d = H5Dopen2(f, argv[9 + s], H5P_DEFAULT);
         hid_t sp = H5Dget_space(d);
         H5Sget_simple_extent_dims(sp, dims, NULL);
         int layers[256];
@@ -91,7 +94,7 @@ int main(int argc, char **argv)
     /* Second pass: this rank's rows of every layer. */
     int t = 0;
     for (int s = 0; s < n_sets; s++) {
-        hid_t d = H5Dopen2(f, argv[8 + s], H5P_DEFAULT);
+        hid_t d = H5Dopen2(f, argv[9 + s], H5P_DEFAULT);
         hid_t sp = H5Dget_space(d);
         H5Sget_simple_extent_dims(sp, dims, NULL);
         for (hsize_t l = 0; l < dims[0]; l++, t++) {
@@ -101,7 +104,7 @@ int main(int argc, char **argv)
             hid_t ms = H5Screate_simple(3, count, NULL);
             if (ds.n_local > 0)
                 T_CHECK(H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT,
-                                ds.data + ds.n_local * ds.col_offset[t]) >= 0, "read %s", argv[8 + s]);
+                                ds.data + ds.n_local * ds.col_offset[t]) >= 0, "read %s", argv[9 + s]);
             H5Sclose(ms);
             H5Sclose(fs);
         }
@@ -125,7 +128,9 @@ int main(int argc, char **argv)
     int right = (rank + 1) % nranks;
     int64_t right_rows = ds.n_total * (right + 1) / nranks - ds.n_total * right / nranks;
     int64_t expect = nranks > 1 ? (ds.n_total - right_rows) * cols * 4 : 0;
-    if (opt.metrics & (STRATA_METRIC_ID | STRATA_METRIC_CKA | STRATA_METRIC_OVERLAP))
+    int ring_used = (opt.metrics & (STRATA_METRIC_ID | STRATA_METRIC_OVERLAP | STRATA_METRIC_ALIGNMENT)) ||
+                    ((opt.metrics & STRATA_METRIC_CKA) && opt.cka_route == STRATA_CKA_GRAM);
+    if (ring_used)
         T_CHECK(stats.ring_bytes == expect, "ring bytes %lld, expected %lld", (long long)stats.ring_bytes,
                 (long long)expect);
     free(ds.data);

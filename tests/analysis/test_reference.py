@@ -72,17 +72,20 @@ with h5py.File(inp, "w") as f:
 K_MLE, K_OV, RANGE = 100, 30, 64
 
 
-def run(np_, out, metrics="all", extra=("m0/image", "m0/caption", "m1/image"), bootstrap=0):
+def run(np_, out, metrics="all", extra=("m0/image", "m0/caption", "m1/image"), bootstrap=0,
+        route="gram"):
     cmd = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", str(np_), DRIVER, inp, out,
-           metrics, str(K_MLE), str(K_OV), str(RANGE), str(bootstrap), *extra]
+           metrics, str(K_MLE), str(K_OV), str(RANGE), str(bootstrap), route, *extra]
     p = subprocess.run(cmd, capture_output=True, text=True)
     sys.stderr.write(p.stderr[-3000:])
     check(p.returncode == 0, f"driver at np {np_} exited {p.returncode}")
     return out
 
 
+# CKA by ring Gram tiles at np 1, 2, 3; by feature-space cross products once (np 2)
 outs = {n: run(n, os.path.join(TMP, f"ref_np{n}.h5")) for n in (1, 2, 3)}
 R = h5py.File(outs[1], "r")
+RF = h5py.File(run(2, os.path.join(TMP, "ref_feature.h5"), "cka,cross", route="feature"), "r")
 
 
 def dedup(x):
@@ -149,14 +152,15 @@ def cka(x, y, h):
     return h(x, y) / np.sqrt(h(x, x) * h(y, y))
 
 
-for h, name in [(hsic_biased, "cka"), (hsic_unbiased, "cka_unbiased")]:
-    want = np.array([[cka(img[a], cap[b], h) for b in range(3)] for a in range(3)])
-    # CKA lives in [-1, 1]: errors are measured on that scale (entries near 0 have no digits)
-    close(f"{name} image__caption", R[f"m0/{name}/image__caption"][()], want, 1e-9, scale=1.0)
-    want = np.array([[cka(img[a], img[b], h) for b in range(3)] for a in range(3)])
-    close(f"{name} image__image", R[f"m0/{name}/image__image"][()], want, 1e-9, scale=1.0)
-    want = np.array([[cka(img[a], m1[b], h) for b in range(2)] for a in range(3)])
-    close(f"{name} cross m0__m1 image", R[f"cross/m0__m1/{name}/image"][()], want, 1e-9, scale=1.0)
+for route, F in [("gram", R), ("feature", RF)]:
+    for h, name in [(hsic_biased, "cka"), (hsic_unbiased, "cka_unbiased")]:
+        # CKA lives in [-1, 1]: errors are measured on that scale (entries near 0 have no digits)
+        want = np.array([[cka(img[a], cap[b], h) for b in range(3)] for a in range(3)])
+        close(f"{route} {name} image__caption", F[f"m0/{name}/image__caption"][()], want, 1e-9, scale=1.0)
+        want = np.array([[cka(img[a], img[b], h) for b in range(3)] for a in range(3)])
+        close(f"{route} {name} image__image", F[f"m0/{name}/image__image"][()], want, 1e-9, scale=1.0)
+        want = np.array([[cka(img[a], m1[b], h) for b in range(2)] for a in range(3)])
+        close(f"{route} {name} cross m0__m1 image", F[f"cross/m0__m1/{name}/image"][()], want, 1e-9, scale=1.0)
 
 # ---- spectra ----
 for model, stream, data in [("m0", "image", img), ("m1", "image", m1)]:

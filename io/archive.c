@@ -549,7 +549,17 @@ static int64_t write_stream(strata_archive *a, writer_stream *w, const strata_ar
         mtype = a->half_type; /* memory type == file type: no conversion in HDF5 */
         if (rows > 0) {
             half = strata_malloc((size_t)count * sizeof *half);
-            overflow = strata_f32_to_f16(data, half, count);
+            /* convert sample by sample: overflows count only for samples not already ok on
+             * disk, so that a round redone after a resume does not count them twice */
+            for (int l = 0; l < s->n_layers; l++)
+                for (int64_t i = r->sample_begin; i < r->sample_end; i++) {
+                    int64_t first = s->ragged ? s->row_offset[i] : i;
+                    int64_t n = (s->ragged ? s->row_offset[i + 1] : i + 1) - first;
+                    size_t at = ((size_t)l * (size_t)rows + (size_t)(first - row0)) *
+                                (size_t)s->hidden_size;
+                    int64_t o = strata_f32_to_f16(data + at, half + at, n * s->hidden_size);
+                    if (a->status[i] != STRATA_SAMPLE_OK) overflow += o;
+                }
             buf = half;
         }
     }

@@ -47,7 +47,14 @@ static hid_t open_dataset(hid_t file, const char *path, const char *name)
     for (const char *p = name + 1;; p++) {
         if (*p == '/' || *p == 0) {
             snprintf(prefix, sizeof prefix, "%.*s", (int)(p - name), name);
-            if (H5Lexists(file, prefix, H5P_DEFAULT) <= 0) {
+            htri_t exists = H5Lexists(file, prefix, H5P_DEFAULT);
+            if (exists < 0) {
+                char stack[512];
+                strata_h5_error_text(stack, sizeof stack);
+                strata_error_set("%s: cannot look up %s (corrupted?): %s", path, prefix, stack);
+                return -1;
+            }
+            if (exists == 0) {
                 strata_error_set("%s: missing dataset %s (not a complete strata archive)", path,
                                  name);
                 return -1;

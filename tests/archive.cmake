@@ -14,7 +14,7 @@ target_compile_options(half_tool PRIVATE ${strata_warnings})
 strata_py_test(archive_half archive/test_archive_half.py $<TARGET_FILE:half_tool>)
 
 # Python tests spawn mpirun + strata and read with h5py: not under ASan.
-foreach(t h5py crash)
+foreach(t h5py crash errors)
   strata_py_test(archive_${t} archive/test_archive_${t}.py)
   set_tests_properties(archive_${t} PROPERTIES LABELS nosanitize)
 endforeach()

@@ -261,6 +261,8 @@ int strata_cmd_mkarchive(int argc, char **argv)
         }
         strata_archive_round round = {begin, end, status, (const char *const *)errors,
                                       (const float *const *)data};
+        /* the writer's time, not the wait for a rank still generating its content */
+        MPI_Barrier(MPI_COMM_WORLD);
         t0 = strata_now();
         int wrc = strata_archive_write_round(a, r, &round);
         t_io += strata_now() - t0;

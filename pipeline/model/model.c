@@ -117,18 +117,34 @@ int model_capture(strata_model *m, const strata_forward_args *a, strata_site sit
     return 0;
 }
 
-/* The tensor-name layouts transformers has written for each architecture. */
+/* The tensor-name layouts transformers has written: LLaVA's language model under
+ * "language_model.model." (+ "language_model.lm_head.") or "model.language_model." (+ "lm_head.");
+ * the vision tower with or without the ".vision_model" level, under "model." or not; text models
+ * under "model.". The layout is the one whose probe tensor exists. */
 typedef struct {
-    const char *text_prefix, *lm_head, *vision_prefix, *projector_prefix;
-} key_layout;
-
-static const key_layout llava_layouts[] = {
-    {"model.language_model.", "lm_head.weight", "model.vision_tower.vision_model.",
-     "model.multi_modal_projector."},
-    {"language_model.model.", "language_model.lm_head.weight", "vision_tower.vision_model.",
-     "multi_modal_projector."},
+    const char *text_prefix, *lm_head;
+} text_layout;
+static const text_layout llava_text_layouts[] = {
+    {"model.language_model.", "lm_head.weight"},
+    {"language_model.model.", "language_model.lm_head.weight"},
 };
-static const key_layout text_layouts[] = {{"model.", "lm_head.weight", NULL, NULL}};
+static const text_layout plain_text_layouts[] = {{"model.", "lm_head.weight"}};
+static const char *vision_prefixes[] = {"model.vision_tower.vision_model.", "model.vision_tower.",
+                                        "vision_tower.vision_model.", "vision_tower."};
+static const char *projector_prefixes[] = {"model.multi_modal_projector.", "multi_modal_projector."};
+
+/* the first prefix p with p + probe present (the first one if none: its names are reported) */
+static const char *pick_prefix(const strata_safetensors *st, const char *const *prefixes, int n,
+                               size_t stride, const char *probe)
+{
+    for (int i = 0; i < n; i++) {
+        const char *p = *(const char *const *)((const char *)prefixes + (size_t)i * stride);
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", p, probe);
+        if (strata_safetensors_find(st, name)) return p;
+    }
+    return prefixes[0];
+}
 
 strata_model *strata_model_load(const char *dir, strata_backend *backend, const void *options)
 {
@@ -156,30 +172,28 @@ strata_model *strata_model_load(const char *dir, strata_backend *backend, const 
     if (!strcmp(cfg->torch_dtype, "float16")) L.have_dtype = 1, L.dtype = STRATA_TENSOR_F16;
     if (!strcmp(cfg->torch_dtype, "bfloat16")) L.have_dtype = 1, L.dtype = STRATA_TENSOR_BF16;
 
-    /* which key layout: the one whose embedding table exists */
-    const key_layout *layouts = cfg->has_vision ? llava_layouts : text_layouts;
-    int n_layouts = cfg->has_vision ? 2 : 1;
-    const key_layout *k = &layouts[0];
-    for (int i = 0; i < n_layouts; i++) {
-        char name[512];
-        snprintf(name, sizeof name, "%sembed_tokens.weight", layouts[i].text_prefix);
-        if (strata_safetensors_find(m->st, name)) {
-            k = &layouts[i];
-            break;
-        }
-    }
-    decoder_load(&L, &m->dec, &cfg->text, k->text_prefix, k->lm_head);
+    const text_layout *tl = cfg->has_vision ? llava_text_layouts : plain_text_layouts;
+    int n_tl = cfg->has_vision ? 2 : 1;
+    const char *text_prefix = pick_prefix(m->st, &tl[0].text_prefix, n_tl, sizeof *tl,
+                                          "embed_tokens.weight");
+    const char *lm_head = tl[0].lm_head;
+    for (int i = 0; i < n_tl; i++)
+        if (tl[i].text_prefix == text_prefix) lm_head = tl[i].lm_head;
+    decoder_load(&L, &m->dec, &cfg->text, text_prefix, lm_head);
     if (cfg->has_vision) {
         char name[512];
-        vision_load(&L, &m->vis, &cfg->vision, k->vision_prefix);
+        const char *vp = pick_prefix(m->st, vision_prefixes, 4, sizeof(char *),
+                                     "embeddings.patch_embedding.weight");
+        const char *pp = pick_prefix(m->st, projector_prefixes, 2, sizeof(char *), "linear_1.weight");
+        vision_load(&L, &m->vis, &cfg->vision, vp);
         int64_t D = cfg->text.hidden_size, Din = (int64_t)cfg->n_feature_layers * cfg->vision.hidden_size;
-        snprintf(name, sizeof name, "%slinear_1.weight", k->projector_prefix);
+        snprintf(name, sizeof name, "%slinear_1.weight", pp);
         m->proj1 = model_load_weight(&L, name, 0, 2, (int64_t[]){D, Din});
-        snprintf(name, sizeof name, "%slinear_1.bias", k->projector_prefix);
+        snprintf(name, sizeof name, "%slinear_1.bias", pp);
         m->proj1_bias = model_load_weight(&L, name, !cfg->projector_bias, 1, (int64_t[]){D});
-        snprintf(name, sizeof name, "%slinear_2.weight", k->projector_prefix);
+        snprintf(name, sizeof name, "%slinear_2.weight", pp);
         m->proj2 = model_load_weight(&L, name, 1, 2, (int64_t[]){D, D});
-        snprintf(name, sizeof name, "%slinear_2.bias", k->projector_prefix);
+        snprintf(name, sizeof name, "%slinear_2.bias", pp);
         if (m->proj2.data)
             m->proj2_bias = model_load_weight(&L, name, !cfg->projector_bias, 1, (int64_t[]){D});
         if (L.rc == 0 && model_activation_from_name(cfg->projector_act, &m->proj_act) != 0)

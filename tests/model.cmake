@@ -8,3 +8,4 @@ foreach(fixture llava_clip_llama llava_siglip_qwen2_bf16 llava_clip_full_last mi
   add_test(NAME model_golden_${fixture} COMMAND test_golden ${fixture})
   strata_set_env(model_golden_${fixture})
 endforeach()
+strata_test(test_model_errors test_model_errors.c)

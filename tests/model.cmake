@@ -9,3 +9,4 @@ foreach(fixture llava_clip_llama llava_siglip_qwen2_bf16 llava_clip_full_last mi
   strata_set_env(model_golden_${fixture})
 endforeach()
 strata_test(test_model_errors test_model_errors.c)
+strata_test(test_backend_ops test_backend_ops.c)

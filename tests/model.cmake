@@ -10,3 +10,4 @@ foreach(fixture llava_clip_llama llava_siglip_qwen2_bf16 llava_clip_full_last mi
 endforeach()
 strata_test(test_model_errors test_model_errors.c)
 strata_test(test_backend_ops test_backend_ops.c)
+strata_py_test(test_mkmodel test_mkmodel.py)

@@ -557,7 +557,7 @@ static int64_t write_stream(strata_archive *a, writer_stream *w, const strata_ar
                     int64_t n = (s->ragged ? s->row_offset[i + 1] : i + 1) - first;
                     size_t at = ((size_t)l * (size_t)rows + (size_t)(first - row0)) *
                                 (size_t)s->hidden_size;
-                    int64_t o = strata_f32_to_f16(data + at, half + at, n * s->hidden_size);
+                    int64_t o = strata_f32_to_f16_array(data + at, half + at, n * s->hidden_size);
                     if (a->status[i] != STRATA_SAMPLE_OK) overflow += o;
                 }
             buf = half;

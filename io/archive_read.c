@@ -486,7 +486,7 @@ int strata_archive_read_rows(strata_archive_reader *r, int stream, int layer_pos
             while (done < count) {
                 int64_t n = count - done < 4096 ? count - done : 4096;
                 memcpy(tmp, half + done, (size_t)n * sizeof *tmp);
-                strata_f16_to_f32(tmp, out + done, n);
+                strata_f16_to_f32_array(tmp, out + done, n);
                 done += n;
             }
         }

@@ -23,8 +23,8 @@ int main(int argc, char **argv)
     int to16 = strcmp(argv[1], "to16") == 0;
     int64_t n = (int64_t)(len / (to16 ? 4 : 2));
     void *out = strata_malloc((size_t)n * (to16 ? 2 : 4));
-    if (to16) printf("%lld\n", (long long)strata_f32_to_f16((const float *)in, out, n));
-    else strata_f16_to_f32((const uint16_t *)in, out, n);
+    if (to16) printf("%lld\n", (long long)strata_f32_to_f16_array((const float *)in, out, n));
+    else strata_f16_to_f32_array((const uint16_t *)in, out, n);
     FILE *f = fopen(argv[3], "wb");
     if (!f || fwrite(out, to16 ? 2 : 4, (size_t)n, f) != (size_t)n || fclose(f) != 0) return 1;
     free(out);

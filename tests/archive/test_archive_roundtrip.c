@@ -156,8 +156,8 @@ static void check_contents(const char *path, fixture *f)
             if (s->dtype == STRATA_DTYPE_F16) { /* the writer's rounding, checked against numpy
                                                    in test_archive_h5py.py */
                 uint16_t *h = malloc((size_t)(rows * D) * 2);
-                strata_f32_to_f16(want, h, rows * D);
-                strata_f16_to_f32(h, want, rows * D);
+                strata_f32_to_f16_array(want, h, rows * D);
+                strata_f16_to_f32_array(h, want, rows * D);
                 free(h);
             }
             /* exact: the archive must give back the very floats written (infs included) */

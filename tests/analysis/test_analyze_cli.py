@@ -166,6 +166,42 @@ if p1.returncode == 0 and p2.returncode == 0:
         check(np.allclose(f1["org_model-a/image/id/twonn"][()], f2["org_model-a/image/id/twonn"][()],
                           rtol=1e-9), "--samples subset independent of ranks")
 
+# a random archive written by `strata mkarchive` (float16 on disk: column 0 of every 5th sample
+# overflows to inf, so those samples are excluded as non-finite), analysed at np 3
+MK = os.path.join(TMP, "mk.h5")
+if os.path.exists(MK):
+    os.remove(MK)
+p = subprocess.run([MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2", STRATA, "mkarchive", "--out", MK,
+                    "--samples", "160", "--layers", "2", "--hidden", "16", "--streams", "image,caption",
+                    "--dtype", "f16", "--fail-every", "7", "--seed", "5"], capture_output=True, text=True)
+check(p.returncode == 0, f"mkarchive: {p.stderr[-800:]}")
+MKR = os.path.join(TMP, "mk_results.h5")
+p = run(3, MK, "--out", MKR, "--k", 20, "--overlap-k", 10, "--gride-range", 16, "--gride-n1", 4,
+        "--metrics", "id,cka,overlap,spectrum")
+check(p.returncode == 0, f"analyze of a mkarchive archive at np 3: {p.stderr[-1500:]}")
+if p.returncode == 0:
+    with h5py.File(MK) as f, h5py.File(MKR) as r:
+        st = f["samples/status"][()]
+        xi = f["activations/image"][()].astype(np.float64)
+        xc = f["activations/caption"][()].astype(np.float64)
+        ok = (st == 1) & np.all(np.isfinite(xi), axis=(0, 2)) & np.all(np.isfinite(xc), axis=(0, 2))
+        name = [k for k in r.keys() if k != "cross"][0]
+        g = r[name]
+        check(g.attrs["n_excluded_status"] == np.sum(st != 1), "mkarchive: failed samples counted")
+        check(g.attrs["n_excluded_nonfinite"] == np.sum((st == 1) & ~ok) and np.sum((st == 1) & ~ok) > 0,
+              f"mkarchive: inf rows counted ({g.attrs['n_excluded_nonfinite']})")
+        for l in range(xi.shape[0]):
+            x = xi[l][ok]
+            want = dadapy.Data(x, verbose=False).compute_id_2NN()[0]
+            got = g["image/id/twonn"][l]
+            check(abs(got - want) <= 1e-6 * want, f"mkarchive twonn layer {l}: {got} vs {want}")
+            ids, _, _ = dadapy.Data(x, verbose=False).return_id_scaling_gride(range_max=16)
+            check(np.allclose(g["image/id/gride_scaling"][l], ids, rtol=1e-6, atol=0), f"mkarchive gride layer {l}")
+            ov = dadapy.Data(x, verbose=False).return_data_overlap(coordinates=xc[l][ok], k=10)
+            check(abs(g["overlap/image__caption"][l] - ov) <= 1e-12, f"mkarchive overlap layer {l}")
+        want = np.array([[cka(xi[a][ok], xc[b][ok]) for b in range(3)] for a in range(3)])
+        check(np.max(np.abs(g["cka/image__caption"][()] - want)) <= 1e-9, "mkarchive CKA vs numpy")
+
 # refusals
 p = run(2, A, C, "--out", os.path.join(TMP, "x.h5"))
 check(p.returncode != 0 and "ab" * 32 in p.stderr and "cd" * 32 in p.stderr,

@@ -115,6 +115,8 @@ void strata_ring_run(MPI_Comm comm, const strata_dataset *ds, const float *mean_
 
 /* Exact distance between two float32 rows, accumulated in double: ||a - b||^2. */
 double strata_dist2_exact(const float *a, const float *b, int dim);
+/* sum_k a[k] b[k] in double with a fixed summation order. */
+double strata_dot_f64(const double *a, const double *b, int64_t n);
 
 /* ---- intrinsic dimension from neighbour distances (serial, rank 0) ------------------------ */
 /* TwoNN from mu = r2/r1 [n] (sorted in place): slope through the origin of -log(1 - i/n)

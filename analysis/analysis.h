@@ -99,7 +99,7 @@ typedef struct {
     const float *remote;       /* held block data (layout as ds->data with remote_n rows) */
     int64_t remote_n, remote_begin;
     int64_t i0, i1, j0, j1;    /* local and remote row ranges of the sub-tile */
-    const float *gram;         /* [n_items][i1-i0][j1-j0] centred Gram per item (gram_items) */
+    const float *gram;         /* [n_items][i1-i0][j1-j0] float32 Gram of the centred rows */
     const double *lnorm2;      /* [n_items][i1-i0] squared norms of centred local rows */
     const double *rnorm2;      /* [n_items][j1-j0] squared norms of centred remote rows */
 } strata_tile;

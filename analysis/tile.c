@@ -19,6 +19,11 @@ void strata_tile_dgemm(int m, int n, int k, const double *a, int lda, const doub
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
 
+/* Cloned for AVX2 where the CPU has it (the build targets generic x86-64): this loop is the
+ * kNN's second cost after the GEMMs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 double strata_dist2_exact(const float *a, const float *b, int dim)
 {
     /* eight running sums in a fixed order: vectorisable, and the same result for a pair

@@ -1,5 +1,5 @@
-/* cuda_device_stub.c — built instead of kernels/cuda/*.cu when strata is configured without
- * CUDA: no device can be used, and the reason says so. */
+/* cuda_device_stub.c — built instead of the kernels/cuda .cu files when strata is configured
+ * without CUDA: no device can be used, and the reason says so. */
 #include <stdio.h>
 
 #include "kernels/backend.h"

@@ -140,6 +140,45 @@ def run_dump(tok_dump, path, texts_bytes):
     return res.stdout.splitlines()
 
 
+def check_cli():
+    """`strata tokenize --json [--template T]` against the library on the expanded text."""
+    strata = os.environ.get("STRATA_BIN")
+    if not strata:
+        print("STRATA_BIN not set: CLI not checked")
+        return 1
+    bad = 0
+    cases = [("llama2", "llava-1.5", "What is shown in this image?",
+              "USER: <image>\nWhat is shown in this image? ASSISTANT:", True),
+             ("qwen2", "<|im_start|>user\\n<image>{prompt}<|im_end|>", "Describe 猫 😀",
+              "<|im_start|>user\n<image>Describe 猫 😀<|im_end|>", True),
+             ("llama3", None, "A photo of 2 cats.", "A photo of 2 cats.", True),
+             ("llama3", "caption", "no special", "no special", False)]
+    for kind, tmpl, text, expanded, special in cases:
+        path = os.path.join(DATA, kind + ".json")
+        cmd = [strata, "tokenize", "--json", "--model", path]
+        if tmpl:
+            cmd += ["--template", tmpl]
+        if not special:
+            cmd += ["--no-special"]
+        res = subprocess.run(cmd + [text], capture_output=True, text=True)
+        ref = Tokenizer.from_file(path).encode(expanded, add_special_tokens=special)
+        try:
+            got = json.loads(res.stdout)
+        except ValueError:
+            got = None
+        if res.returncode != 0 or got != {"ids": ref.ids, "pieces": ref.tokens}:
+            bad += 1
+            print("CLI MISMATCH %s: %s\n  want %s\n  got %s %s" % (kind, cmd, ref.ids, res.stdout,
+                                                                   res.stderr))
+    res = subprocess.run([strata, "tokenize", "--model", path, "--template", "{nope}", "x"],
+                         capture_output=True, text=True)
+    if res.returncode == 0 or "unknown placeholder {nope}" not in res.stderr:
+        bad += 1
+        print("CLI: bad template not refused: %r" % res.stderr)
+    print("strata tokenize --json: %d cases, %d mismatches" % (len(cases), bad))
+    return bad
+
+
 def main():
     tok_dump = sys.argv[1]
     texts = corpus()
@@ -203,6 +242,7 @@ def main():
         failures += 1
         print("WordPiece not refused as expected: %r" % line)
 
+    failures += check_cli()
     print("PASS" if failures == 0 else "FAIL (%d)" % failures)
     sys.exit(1 if failures else 0)
 

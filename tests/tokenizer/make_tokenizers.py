@@ -93,10 +93,10 @@ def add_byte_tokens(d, after):
         t["id"] = d["model"]["vocab"][t["content"]]
 
 
-def train_llama2(lines, out):
+def train_llama2(lines, out, vocab_size=2000):
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["<unk>", "<s>", "</s>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"],
                                   limit_alphabet=120, show_progress=False)
     tok.train_from_iterator(lines, trainer)
 
@@ -138,7 +138,7 @@ def train_llama2(lines, out):
     save(tok, os.path.join(out, "llama2_meta.json"), True, metaspace)
 
 
-def train_bytelevel(lines, out, name, regex, specials, merges_as_lists, edit):
+def train_bytelevel(lines, out, name, regex, specials, merges_as_lists, edit, vocab_size=2000):
     tok = Tokenizer(models.BPE())
     if regex is None:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -148,7 +148,7 @@ def train_bytelevel(lines, out, name, regex, specials, merges_as_lists, edit):
             pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False,
                                      use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=specials, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(lines, trainer)
     tok.add_special_tokens([added("<image>")])

@@ -1,6 +1,7 @@
 /* image.h — decode JPEG (TurboJPEG) and PNG (libspng) files into 8-bit RGB, as transformers'
  * image loading sees them: PIL.Image.open by content (not by file name), ImageOps.exif_transpose,
- * then .convert("RGB") (alpha dropped, palette expanded, grayscale replicated, CMYK converted).
+ * then .convert("RGB") (alpha dropped, palette expanded, grayscale replicated, CMYK converted),
+ * and the image processor's convert_to_rgb (a PNG's single tRNS colour composited onto white).
  * Dimensions are checked against STRATA_IMAGE_MAX_PIXELS before any pixel buffer is allocated.
  * All functions are thread-safe (no globals; errors go to the thread-local strata_error). */
 #ifndef STRATA_IMAGE_H

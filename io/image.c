@@ -306,7 +306,7 @@ static int decode_png(const uint8_t *data, size_t len, strata_image_info *info, 
         rc = spng_decode_image(ctx, raw, need, fmt, 0);
     }
     if (rc) {
-        strata_error_set("%s PNG data: %s", rc == SPNG_EOF ? "truncated" : "corrupt", spng_strerror(rc));
+        strata_error_set("%s PNG data: %s", rc == SPNG_EOF || rc == SPNG_IO_EOF ? "truncated" : "corrupt", spng_strerror(rc));
         goto fail;
     }
     size_t npix = (size_t)ihdr.width * ihdr.height;

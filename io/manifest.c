@@ -98,18 +98,18 @@ int strata_manifest_parse_line(const char *line, size_t len, const char *dir, lo
     json_t *root = json_loadb(text ? text : line, text_len, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (!root)
-        return strata_error_set("line %ld: not valid JSON (column %d: %s)", line_no, jerr.column, jerr.text);
+        return strata_error_set("not valid JSON (column %d: %s)", jerr.column, jerr.text);
     int rc = -1;
     if (!json_is_object(root)) {
-        strata_error_set("line %ld: expected a JSON object {\"id\", \"image\", \"caption\", ...}", line_no);
+        strata_error_set("expected a JSON object {\"id\", \"image\", \"caption\", ...}");
         goto done;
     }
     json_t *id = json_object_get(root, "id"), *image = json_object_get(root, "image"),
            *caption = json_object_get(root, "caption");
     const char *missing = !id ? "id" : !image ? "image" : !caption ? "caption" : NULL;
     if (missing) {
-        strata_error_set("line %ld: missing field \"%s\" (each line needs \"id\", \"image\" and \"caption\")",
-                         line_no, missing);
+        strata_error_set("missing field \"%s\" (each line needs \"id\", \"image\" and \"caption\")",
+                         missing);
         goto done;
     }
     if (json_is_string(id)) {
@@ -119,19 +119,19 @@ int strata_manifest_parse_line(const char *line, size_t len, const char *dir, lo
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
         out->id = strata_strdup(buf);
     } else {
-        strata_error_set("line %ld: field \"id\": expected a string or an integer", line_no);
+        strata_error_set("field \"id\": expected a string or an integer");
         goto done;
     }
     if (out->id[0] == 0) {
-        strata_error_set("line %ld: field \"id\": empty", line_no);
+        strata_error_set("field \"id\": empty");
         goto done;
     }
     if (!json_is_string(image) || json_string_length(image) == 0) {
-        strata_error_set("line %ld: field \"image\": expected a non-empty path string", line_no);
+        strata_error_set("field \"image\": expected a non-empty path string");
         goto done;
     }
     if (!json_is_string(caption)) {
-        strata_error_set("line %ld: field \"caption\": expected a string", line_no);
+        strata_error_set("field \"caption\": expected a string");
         goto done;
     }
     const char *path = json_string_value(image);
@@ -196,7 +196,7 @@ strata_manifest *strata_manifest_open(const char *path)
         strata_sample s;
         int rc = strata_manifest_parse_line(text + at, end - at, m->dir, line_no, &s);
         if (rc < 0) {
-            strata_error_prefix("%s", path);
+            strata_error_prefix("%s:%ld", path, line_no);
             goto fail;
         }
         if (rc == 1) {

@@ -38,7 +38,8 @@ void strata_manifest_free(strata_manifest *m);
 
 /* Parses one line (without its newline) into *out (all fields owned, free with
  * strata_sample_clear). Returns 1 for a sample (out->error may be set: a bad sample), 0 for a
- * blank line, -1 with strata_error set for a line that makes the manifest invalid. `dir` is the
+ * blank line, -1 with strata_error set (without the line number, which strata_manifest_open
+ * adds as "PATH:LINE: ") for a line that makes the manifest invalid. `dir` is the
  * folder used to resolve relative image paths ("" or NULL: keep them as written). */
 int strata_manifest_parse_line(const char *line, size_t len, const char *dir, long line_no,
                                strata_sample *out);

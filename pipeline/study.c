@@ -326,13 +326,14 @@ static int parse_resources(parse_ctx *c, struct fy_node *key, struct fy_node *k,
                                             "-e", "-a", "-d", "-D"};
         for (int i = 0; i < r->extra.n; i++) {
             const char *e = r->extra.v[i];
+            struct fy_node *item = fy_node_is_sequence(v) ? fy_node_sequence_get_by_index(v, i) : v;
             if (e[0] != '-' || has_control(e))
-                return fail(c, v, k, "'extra' lines are sbatch options starting with '-', one per "
+                return fail(c, item, k, "'extra' lines are sbatch options starting with '-', one per "
                                      "item, printable characters only (found '%s')", e);
             for (size_t o = 0; o < sizeof owned / sizeof owned[0]; o++) {
                 size_t n = strlen(owned[o]);
                 if (strncmp(e, owned[o], n) == 0 && (e[n] == '\0' || e[n] == '=' || e[n] == ' '))
-                    return fail(c, v, k, "'extra' may not set %s: strata study sets it", owned[o]);
+                    return fail(c, item, k, "'extra' may not set %s: strata study sets it", owned[o]);
             }
         }
         return 0;
@@ -575,7 +576,8 @@ static int parse_top(parse_ctx *c, struct fy_node *root, strata_study *s)
                 for (size_t j = 0; j < sizeof known_streams / sizeof known_streams[0]; j++)
                     ok |= strcmp(s->streams.v[i], known_streams[j]) == 0;
                 if (!ok)
-                    return fail(c, v, k, "unknown stream '%s' (expected image, caption, "
+                    return fail(c, fy_node_is_sequence(v) ? fy_node_sequence_get_by_index(v, i) : v, k,
+                                "unknown stream '%s' (expected image, caption, "
                                          "image_last, caption_last, vision, connector)",
                                 s->streams.v[i]);
             }
@@ -627,12 +629,14 @@ static int parse_top(parse_ctx *c, struct fy_node *root, strata_study *s)
         if (parse_model(c, models_key, item, i, m)) return -1;
         for (int j = 0; j < i; j++)
             if (strcmp(s->models[j].name, m->name) == 0)
-                return fail(c, item, models_key, "two models are named '%s'", m->name);
+                return fail(c, fy_node_mapping_lookup_by_string(item, "name", FY_NT), item,
+                            "two models are named '%s'", m->name);
         for (int j = 0; j < s->streams.n; j++)
             if (m->kind == STRATA_MODEL_VLM || text_stream(s->streams.v[j]))
                 strlist_add(&m->streams, s->streams.v[j]);
         if (m->streams.n == 0)
-            return fail(c, item, streams_key, "text model '%s' can produce none of the study's "
+            return fail(c, fy_node_mapping_lookup_by_string(item, "kind", FY_NT), streams_key,
+                        "text model '%s' can produce none of the study's "
                                               "streams (text models have caption, caption_last)",
                         m->name);
     }

@@ -2,3 +2,5 @@
 # bash with hostile values (Python), and real single-node Slurm runs (tests/slurm/, label slurm;
 # they skip with 77 where slurmctld/slurmd are not installed or we are not root).
 strata_test(test_study_spec study/test_study_spec.c)
+strata_py_test(slurm_study_machinery slurm/test_slurm_machinery.py)
+set_tests_properties(slurm_study_machinery PROPERTIES LABELS "slurm;nosanitize" RUN_SERIAL TRUE TIMEOUT 400)

@@ -30,7 +30,7 @@ pick_port() {
 port=$(pick_port)
 
 # The node as slurmd sees it (CPUs, memory); Slurm drains a node configured larger than it is.
-cpus=$(nproc)
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OMP_NUM_THREADS
 mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)
 
 cat > "$dir/slurm.conf" <<CONF
@@ -68,7 +68,9 @@ MinJobAge=3600
 KillWait=5
 MailProg=/bin/true
 SchedulerType=sched/backfill
-SchedulerParameters=defer_batch=0
+# Schedule every 2 s (default 60 s): an array submitted together with its dependent jobs
+# would otherwise start one task per scheduling pass.
+SchedulerParameters=sched_interval=2,bf_interval=1
 NodeName=localhost NodeHostname=$(hostname) CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF

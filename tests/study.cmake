@@ -4,3 +4,5 @@
 strata_test(test_study_spec study/test_study_spec.c)
 strata_py_test(slurm_study_machinery slurm/test_slurm_machinery.py)
 set_tests_properties(slurm_study_machinery PROPERTIES LABELS "slurm;nosanitize" RUN_SERIAL TRUE TIMEOUT 400)
+strata_py_test(study_cli study/test_study_cli.py)
+set_tests_properties(study_cli PROPERTIES LABELS nosanitize)

@@ -1,5 +1,6 @@
-/* figures_collect.c — which datasets of a results file make which figure (DESIGN.md, "Results
- * file": /<model>/<stream>/..., /<model>/cka|overlap|alignment/<A>__<B>, /cross/<A>__<B>/cka/<s>).
+/* figures_collect.c — which datasets of a results file make which figure (the layout of
+ * io/results.h: /<model>/<stream>/..., /<model>/cka|cka_unbiased|overlap|overlap_matrix|
+ * alignment/<A>__<B>, /cross/<mA>__<mB>/cka|cka_unbiased|overlap/<stream>).
  * Reads by walking the groups; a figure whose data is absent is skipped and listed, never drawn
  * empty. Colours follow models and dash types follow streams, the same in every figure. */
 #include <math.h>
@@ -126,7 +127,7 @@ static int load_layers(hid_t file, const char *path, const char *owner, size_t n
     *src = NULL;
     for (int w = 0; w < 2; w++) {
         if (!where[w]) continue;
-        int rc = fig_h5_layers(file, where[w], n, layers);
+        int rc = fig_h5_attr_array(file, where[w], "layers", n, layers);
         if (rc < 0) return -1;
         if (rc == 1) {
             *src = fig_printf("%s@layers", where[w]);
@@ -138,11 +139,38 @@ static int load_layers(hid_t file, const char *path, const char *owner, size_t n
     return 1;
 }
 
-/* Reads the first of the '|'-separated candidate paths (relative to base) that exists, as a
- * 1-D dataset, into a new series of panel p. Returns 1 added, 0 absent, -1 unusable (skip noted). */
+/* An interval [n, 2] beside an estimate (PATH_interval, id/<estimator>_interval in results.h),
+ * when the results have one. */
+static void add_interval(hid_t file, struct fig_list *out, const char *fig_name, const char *path,
+                         struct fig_series *s)
+{
+    char ipath[1100];
+    snprintf(ipath, sizeof ipath, "%s_interval", path);
+    double *interval = NULL;
+    size_t idims[2];
+    int rc = fig_h5_read(file, ipath, 2, idims, &interval);
+    if (rc == 1 && idims[0] == s->n && idims[1] == 2) {
+        s->lo = strata_malloc(s->n * sizeof(double));
+        s->hi = strata_malloc(s->n * sizeof(double));
+        for (size_t i = 0; i < s->n; i++) {
+            s->lo[i] = interval[2 * i];
+            s->hi[i] = interval[2 * i + 1];
+        }
+        s->src_lo = fig_printf("%s[:,0]", ipath);
+        s->src_hi = fig_printf("%s[:,1]", ipath);
+    } else if (rc == 1 || rc < 0) {
+        add_skip(out, fig_printf("%s: interval %s is not [%zu, 2]; drawn without it", fig_name,
+                                 ipath, s->n));
+    }
+    free(interval);
+}
+
+/* Reads the first of the '|'-separated candidate paths (relative to base) that exists into a
+ * new series of panel p: a 1-D dataset (column < 0) or one column of a 2-D one. Returns 1 added,
+ * 0 absent, -1 unusable (skip noted). */
 static int add_series(hid_t file, struct fig_list *out, struct fig_panel *p, const char *fig_name,
                       const char *base, const char *candidates, const char *owner,
-                      char *label /* owned */, int colour, int dash)
+                      char *label /* owned */, int colour, int dash, int column)
 {
     char path[1024] = "";
     char list[256];
@@ -158,7 +186,12 @@ static int add_series(hid_t file, struct fig_list *out, struct fig_panel *p, con
     }
     struct fig_series s = {0};
     size_t dims[2];
-    int rc = fig_h5_read(file, path, 1, dims, &s.y);
+    int rc = fig_h5_read(file, path, column < 0 ? 1 : 2, dims, &s.y);
+    if (rc == 1 && column >= 0 && (size_t)column >= dims[1])
+        rc = strata_error_set("%s has %zu columns, expected at least %d", path, dims[1], column + 1);
+    if (rc == 1 && column >= 0) { /* keep column `column` of [n, dims[1]] */
+        for (size_t i = 0; i < dims[0]; i++) s.y[i] = s.y[i * dims[1] + (size_t)column];
+    }
     if (rc == 1) rc = load_layers(file, path, owner, dims[0], &s.layer, &s.src_layer);
     if (rc != 1) {
         add_skip(out, fig_printf("%s: %s", fig_name, strata_error_get()));
@@ -170,30 +203,11 @@ static int add_series(hid_t file, struct fig_list *out, struct fig_panel *p, con
     s.label = label;
     s.colour = colour;
     s.dash = dash;
-    s.src_y = strata_strdup(path);
+    s.src_y = column < 0 ? strata_strdup(path) : fig_printf("%s[:,%d]", path, column);
     s.depth_l = 0;
     for (size_t i = 0; i < s.n; i++) s.depth_l = fmax(s.depth_l, s.layer[i]);
     if (s.depth_l <= 0) s.depth_l = 1;
-    /* An interval [n, 2] beside the estimate (id/<estimator>_interval), when the results have one. */
-    char ipath[1100];
-    snprintf(ipath, sizeof ipath, "%s_interval", path);
-    double *interval = NULL;
-    size_t idims[2];
-    rc = fig_h5_read(file, ipath, 2, idims, &interval);
-    if (rc == 1 && idims[0] == s.n && idims[1] == 2) {
-        s.lo = strata_malloc(s.n * sizeof(double));
-        s.hi = strata_malloc(s.n * sizeof(double));
-        for (size_t i = 0; i < s.n; i++) {
-            s.lo[i] = interval[2 * i];
-            s.hi[i] = interval[2 * i + 1];
-        }
-        s.src_lo = fig_printf("%s[:,0]", ipath);
-        s.src_hi = fig_printf("%s[:,1]", ipath);
-    } else if (rc == 1 || rc < 0) {
-        add_skip(out, fig_printf("%s: interval %s is not [%zu, 2]; drawn without it", fig_name,
-                                 ipath, s.n));
-    }
-    free(interval);
+    if (column < 0) add_interval(file, out, fig_name, path, &s);
     p->series = strata_realloc(p->series, (size_t)(p->n_series + 1) * sizeof(struct fig_series));
     p->series[p->n_series++] = s;
     return 1;
@@ -222,18 +236,24 @@ static void prune_figure(struct fig_list *out, const char *why)
     }
 }
 
+
 /* ---- what the file holds ----------------------------------------------------------------- */
 struct catalog {
-    char **models;  /* top-level groups except /cross */
+    char **models;  /* top-level groups except /cross (NULL-terminated) */
+    char **labels;  /* [n_models] legend names: attribute model_name, else the group name */
     int n_models;
     char **streams; /* stream names over all models, image and caption first */
     int n_streams;
 };
 
-static int is_special_group(const char *name)
+/* Groups under /<model> that hold pairs of streams, not a stream. */
+static int is_pair_group(const char *name)
 {
-    return strcmp(name, "cka") == 0 || strcmp(name, "overlap") == 0 ||
-           strcmp(name, "alignment") == 0;
+    static const char *pair_groups[] = {"cka", "cka_unbiased", "overlap", "overlap_matrix",
+                                        "alignment"};
+    for (int i = 0; i < (int)(sizeof pair_groups / sizeof pair_groups[0]); i++)
+        if (strcmp(name, pair_groups[i]) == 0) return 1;
+    return 0;
 }
 
 static int stream_rank(const char *name)
@@ -257,16 +277,20 @@ static void catalog_build(hid_t file, struct catalog *c)
     char **top = NULL;
     int n_top = fig_h5_children(file, "/", 1, &top);
     c->models = strata_calloc((size_t)n_top + 1, sizeof(char *));
+    c->labels = strata_calloc((size_t)n_top + 1, sizeof(char *));
     c->streams = strata_calloc(1, sizeof(char *));
     for (int i = 0; i < n_top; i++) {
         if (strcmp(top[i], "cross") == 0) continue;
-        c->models[c->n_models++] = strata_strdup(top[i]);
-        char base[600];
+        char base[600], label[512];
         snprintf(base, sizeof base, "/%s", top[i]);
+        if (fig_h5_attr_string(file, base, "model_name", label, sizeof label) != 1 || !label[0])
+            snprintf(label, sizeof label, "%s", top[i]);
+        c->labels[c->n_models] = strata_strdup(label);
+        c->models[c->n_models++] = strata_strdup(top[i]);
         char **streams = NULL;
         int n = fig_h5_children(file, base, 1, &streams);
         for (int s = 0; s < n; s++) {
-            if (is_special_group(streams[s])) continue;
+            if (is_pair_group(streams[s])) continue;
             int seen = 0;
             for (int k = 0; k < c->n_streams; k++) seen |= strcmp(c->streams[k], streams[s]) == 0;
             if (seen) continue;
@@ -283,7 +307,47 @@ static void catalog_build(hid_t file, struct catalog *c)
 static void catalog_free(struct catalog *c)
 {
     fig_free_names(c->models);
+    fig_free_names(c->labels);
     fig_free_names(c->streams);
+}
+
+static int model_index(const struct catalog *c, const char *name)
+{
+    for (int m = 0; m < c->n_models; m++)
+        if (strcmp(c->models[m], name) == 0) return m;
+    return -1;
+}
+
+/* "A__B" -> A and B. Names may hold "__" themselves: prefer the split where both halves are
+ * known models (want_models) or streams; else the first "__"; both A without one. */
+static void split_pair(const struct catalog *c, int want_models, const char *pair, char *a,
+                       char *b, size_t size)
+{
+    const char *split = NULL;
+    for (const char *sep = strstr(pair, "__"); sep; sep = strstr(sep + 1, "__")) {
+        if (!split) split = sep;
+        char left[512];
+        snprintf(left, sizeof left, "%.*s", (int)(sep - pair), pair);
+        int known = 0;
+        if (want_models) {
+            known = model_index(c, left) >= 0 && model_index(c, sep + 2) >= 0;
+        } else {
+            for (int i = 0; i < c->n_streams; i++)
+                for (int k = 0; k < c->n_streams; k++)
+                    known |= strcmp(c->streams[i], left) == 0 && strcmp(c->streams[k], sep + 2) == 0;
+        }
+        if (known) {
+            split = sep;
+            break;
+        }
+    }
+    if (!split) {
+        snprintf(a, size, "%s", pair);
+        snprintf(b, size, "%s", pair);
+        return;
+    }
+    snprintf(a, size, "%.*s", (int)(split - pair), pair);
+    snprintf(b, size, "%s", split + 2);
 }
 
 /* ---- line figures over normalised depth -------------------------------------------------- */
@@ -292,6 +356,7 @@ struct metric {
     const char *title, *ylabel;
     double ymin, ymax;
     int logy;
+    int column;             /* column of a 2-D dataset, -1 for 1-D */
 };
 
 /* One panel per metric, one line per model and stream. */
@@ -311,23 +376,19 @@ static void stream_metric_figure(hid_t file, const struct catalog *c, struct fig
                 char base[1100];
                 snprintf(base, sizeof base, "/%s/%s", c->models[m], c->streams[s]);
                 add_series(file, out, p, f->name, base, metrics[k].candidates, base,
-                           fig_printf("%s · %s", c->models[m], c->streams[s]), m, s);
+                           fig_printf("%s · %s", c->labels[m], c->streams[s]), m, s,
+                           metrics[k].column);
             }
     }
     prune_figure(out, why);
 }
 
-static const char *estimator_title(const char *est)
-{
-    if (strcmp(est, "twonn") == 0) return "TwoNN";
-    if (strcmp(est, "mle") == 0) return "MLE (Levina-Bickel)";
-    if (strcmp(est, "gride") == 0) return "GRIDE";
-    return est;
-}
-
 static int estimator_rank(const char *est)
 {
-    return strcmp(est, "twonn") == 0 ? 0 : strcmp(est, "mle") == 0 ? 1 : strcmp(est, "gride") == 0 ? 2 : 3;
+    static const char *order[] = {"twonn", "mle", "mle_mean", "gride"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(est, order[i]) == 0) return i;
+    return 4;
 }
 
 static int compare_estimators(const void *a, const void *b)
@@ -343,9 +404,39 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* An id/ dataset that is an estimate per layer: not an interval, a count or the GRIDE scaling. */
+static int is_estimator(const char *name)
+{
+    return !ends_with(name, "_interval") && strncmp(name, "n_", 2) != 0 &&
+           strncmp(name, "gride_scaling", 13) != 0;
+}
+
+/* Panel title with the estimator's parameter, read from the first dataset that has it. */
+static char *estimator_title(hid_t file, const struct catalog *c, const char *est)
+{
+    for (int m = 0; m < c->n_models; m++)
+        for (int s = 0; s < c->n_streams; s++) {
+            char path[1100];
+            double v;
+            snprintf(path, sizeof path, "/%s/%s/id/%s", c->models[m], c->streams[s], est);
+            if (strcmp(est, "twonn") == 0 && fig_h5_attr_double(file, path, "fraction", &v) == 1)
+                return fig_printf("TwoNN (fraction %g)", v);
+            if (strcmp(est, "mle") == 0 && fig_h5_attr_double(file, path, "k", &v) == 1)
+                return fig_printf("MLE, Levina-Bickel (k = %g)", v);
+            if (strcmp(est, "mle_mean") == 0 && fig_h5_attr_double(file, path, "k", &v) == 1)
+                return fig_printf("MLE, arithmetic mean (k = %g)", v);
+            if (strcmp(est, "gride") == 0 && fig_h5_attr_double(file, path, "n1", &v) == 1)
+                return fig_printf("GRIDE (n1 = %g)", v);
+        }
+    if (strcmp(est, "twonn") == 0) return strata_strdup("TwoNN");
+    if (strcmp(est, "mle") == 0) return strata_strdup("MLE, Levina-Bickel");
+    if (strcmp(est, "gride") == 0) return strata_strdup("GRIDE");
+    return strata_strdup(est);
+}
+
 static void intrinsic_dimension_figure(hid_t file, const struct catalog *c, struct fig_list *out)
 {
-    /* Estimators: every dataset under any /<model>/<stream>/id, intervals aside. */
+    /* Estimators: every estimate dataset under any /<model>/<stream>/id. */
     char **estimators = strata_calloc(1, sizeof(char *));
     int n_est = 0;
     for (int m = 0; m < c->n_models; m++)
@@ -355,7 +446,7 @@ static void intrinsic_dimension_figure(hid_t file, const struct catalog *c, stru
             char **names = NULL;
             int n = fig_h5_children(file, path, 0, &names);
             for (int i = 0; i < n; i++) {
-                if (ends_with(names[i], "_interval")) continue;
+                if (!is_estimator(names[i])) continue;
                 int seen = 0;
                 for (int k = 0; k < n_est; k++) seen |= strcmp(estimators[k], names[i]) == 0;
                 if (seen) continue;
@@ -368,31 +459,20 @@ static void intrinsic_dimension_figure(hid_t file, const struct catalog *c, stru
     qsort(estimators, (size_t)n_est, sizeof(char *), compare_estimators);
     struct metric *metrics = strata_calloc((size_t)n_est + 1, sizeof(struct metric));
     char **paths = strata_calloc((size_t)n_est + 1, sizeof(char *));
+    char **titles = strata_calloc((size_t)n_est + 1, sizeof(char *));
     for (int k = 0; k < n_est; k++) {
         paths[k] = fig_printf("id/%s", estimators[k]);
-        metrics[k] = (struct metric){paths[k], estimator_title(estimators[k]),
-                                     "intrinsic dimension", NAN, NAN, 0};
+        titles[k] = estimator_title(file, c, estimators[k]);
+        metrics[k] = (struct metric){paths[k], titles[k], "intrinsic dimension", NAN, NAN, 0, -1};
     }
     stream_metric_figure(file, c, out, "intrinsic_dimension", "Intrinsic dimension vs depth",
                          "intrinsic dimension per layer over normalised depth, one panel per "
-                         "estimator, one line per model and stream; shaded: interval",
+                         "estimator, one line per model and stream; shaded: bootstrap interval",
                          metrics, n_est, "no /<model>/<stream>/id/<estimator> dataset");
+    fig_free_names(titles);
     fig_free_names(paths);
     fig_free_names(estimators);
     free(metrics);
-}
-
-/* "A__B" -> A and B (both A when there is no "__"). */
-static void split_pair(const char *pair, char *a, char *b, size_t size)
-{
-    const char *sep = strstr(pair, "__");
-    if (!sep) {
-        snprintf(a, size, "%s", pair);
-        snprintf(b, size, "%s", pair);
-        return;
-    }
-    snprintf(a, size, "%.*s", (int)(sep - pair), pair);
-    snprintf(b, size, "%s", sep + 2);
 }
 
 static void overlap_figure(hid_t file, const struct catalog *c, struct fig_list *out)
@@ -400,7 +480,7 @@ static void overlap_figure(hid_t file, const struct catalog *c, struct fig_list 
     struct figure *f = add_figure(out, strata_strdup("overlap"),
                                   strata_strdup("Neighbourhood overlap vs depth"),
                                   strata_strdup("fraction of the k nearest neighbours two streams "
-                                                "share per layer, all models"),
+                                                "share at the same layer, all models"),
                                   FIG_LINES);
     struct fig_panel *p = add_panel(f, "", "neighbourhood overlap");
     p->ymin = 0;
@@ -413,13 +493,13 @@ static void overlap_figure(hid_t file, const struct catalog *c, struct fig_list 
         int n = fig_h5_children(file, base, 0, &pairs);
         for (int i = 0; i < n; i++) {
             char a[256], b[256], owner[1100], path[1100];
-            split_pair(pairs[i], a, b, sizeof a);
+            split_pair(c, 0, pairs[i], a, b, sizeof a);
             snprintf(owner, sizeof owner, "/%s/%s", c->models[m], a);
             snprintf(path, sizeof path, "%s/%s", base, pairs[i]);
             double k;
             if (fig_h5_attr_double(file, path, "k", &k) == 1) k_neighbours = k;
             add_series(file, out, p, f->name, base, pairs[i], owner,
-                       fig_printf("%s · %s vs %s", c->models[m], a, b), m, i);
+                       fig_printf("%s · %s vs %s", c->labels[m], a, b), m, i, -1);
         }
         fig_free_names(pairs);
     }
@@ -439,8 +519,9 @@ static void alignment_figure(hid_t file, const struct catalog *c, struct fig_lis
                                                 "image-to-caption retrieval@1 per layer"),
                                   FIG_LINES);
     for (int panel = 0; panel < 2; panel++) {
-        struct fig_panel *p = add_panel(f, panel == 0 ? "cosine (dashed: median)" : "retrieval@1 (image → caption)",
-                                        panel == 0 ? "cosine similarity" : "retrieval@1");
+        struct fig_panel *p =
+            add_panel(f, panel == 0 ? "cosine (dashed: median)" : "retrieval@1 (A → B)",
+                      panel == 0 ? "cosine similarity" : "retrieval@1");
         if (panel == 1) {
             p->ymin = 0;
             p->ymax = 1;
@@ -452,17 +533,19 @@ static void alignment_figure(hid_t file, const struct catalog *c, struct fig_lis
             int n = fig_h5_children(file, group, 1, &pairs);
             for (int i = 0; i < n; i++) {
                 char a[256], b[256], owner[1100], base[1100];
-                split_pair(pairs[i], a, b, sizeof a);
+                split_pair(c, 0, pairs[i], a, b, sizeof a);
                 snprintf(owner, sizeof owner, "/%s/%s", c->models[m], a);
                 snprintf(base, sizeof base, "%s/%s", group, pairs[i]);
+                /* Colour by model, dash by statistic; several pairs of a model cycle dashes. */
                 if (panel == 0) {
-                    add_series(file, out, p, f->name, base, "cosine_mean|cosine", owner,
-                               fig_printf("%s · %s/%s", c->models[m], a, b), m, 0);
+                    add_series(file, out, p, f->name, base, "cosine_mean", owner,
+                               fig_printf("%s · %s/%s", c->labels[m], a, b), m, 2 * i, -1);
                     add_series(file, out, p, f->name, base, "cosine_median", owner,
-                               fig_printf("%s · %s/%s median", c->models[m], a, b), m, 1);
+                               fig_printf("%s · %s/%s median", c->labels[m], a, b), m, 2 * i + 1,
+                               -1);
                 } else {
-                    add_series(file, out, p, f->name, base, "retrieval_at_1|retrieval@1|retrieval1",
-                               owner, fig_printf("%s · %s/%s", c->models[m], a, b), m, 0);
+                    add_series(file, out, p, f->name, base, "retrieval_at_1", owner,
+                               fig_printf("%s · %s/%s", c->labels[m], a, b), m, 2 * i, -1);
                 }
             }
             fig_free_names(pairs);
@@ -471,10 +554,53 @@ static void alignment_figure(hid_t file, const struct catalog *c, struct fig_lis
     prune_figure(out, "no /<model>/alignment/<A>__<B> group with cosine or retrieval datasets");
 }
 
+/* Cosine between layers l and l+s: one panel per step s (columns of consecutive_cosine). */
+static void consecutive_cosine_figure(hid_t file, const struct catalog *c, struct fig_list *out)
+{
+    size_t n_steps = 0;
+    double *steps = NULL;
+    for (int m = 0; m < c->n_models && !n_steps; m++)
+        for (int s = 0; s < c->n_streams && !n_steps; s++) {
+            char path[1100];
+            snprintf(path, sizeof path, "/%s/%s/consecutive_cosine", c->models[m], c->streams[s]);
+            size_t dims[2];
+            double *data = NULL;
+            if (fig_h5_read(file, path, 2, dims, &data) == 1) {
+                n_steps = dims[1] > 8 ? 8 : dims[1];
+                if (fig_h5_attr_array(file, path, "steps", dims[1], &steps) != 1) steps = NULL;
+            }
+            free(data);
+        }
+    struct metric metrics[8];
+    char *titles[8] = {0}, *ylabels[8] = {0};
+    int n_metrics = 0;
+    if (n_steps == 0) { /* none 2-D: try the 1-D form (one step) */
+        metrics[n_metrics++] =
+            (struct metric){"consecutive_cosine", "", "cosine(layer l, layer l+1)", NAN, NAN, 0, -1};
+    }
+    for (size_t k = 0; k < n_steps; k++) {
+        double step = steps ? steps[k] : (double)(k + 1);
+        titles[k] = fig_printf("s = %g", step);
+        ylabels[k] = fig_printf("cosine(l, l+%g)", step);
+        metrics[n_metrics++] =
+            (struct metric){"consecutive_cosine", titles[k], ylabels[k], NAN, NAN, 0, (int)k};
+    }
+    stream_metric_figure(file, c, out, "consecutive_cosine",
+                         "Cosine between layers l and l + s vs depth",
+                         "mean cosine between a sample's states at layers l and l + s, one panel "
+                         "per step s, over the depth of l",
+                         metrics, n_metrics, "no /<model>/<stream>/consecutive_cosine dataset");
+    for (int k = 0; k < 8; k++) {
+        free(titles[k]);
+        free(ylabels[k]);
+    }
+    free(steps);
+}
+
 /* ---- heatmaps ------------------------------------------------------------------------------ */
 static void heatmap_figure(hid_t file, struct fig_list *out, const char *path, char *name,
                            char *title, const char *row_owner, const char *col_owner,
-                           char *row_label, char *col_label)
+                           char *row_label, char *col_label, const char *what)
 {
     size_t dims[2];
     double *value = NULL, *row_layer = NULL, *col_layer = NULL;
@@ -495,8 +621,14 @@ static void heatmap_figure(hid_t file, struct fig_list *out, const char *path, c
         free(col_label);
         return;
     }
+    char *cb_label = strata_strdup(what);
+    double k;
+    if (strncmp(what, "neighbourhood", 13) == 0 && fig_h5_attr_double(file, path, "k", &k) == 1) {
+        free(cb_label);
+        cb_label = fig_printf("%s (k = %g)", what, k);
+    }
     struct figure *f = add_figure(out, name, title,
-                                  fig_printf("linear CKA between every pair of layers (%s)", path),
+                                  fig_printf("%s between every pair of layers (%s)", what, path),
                                   FIG_HEATMAP);
     struct fig_heatmap *h = &f->heat;
     h->rows = dims[0];
@@ -509,57 +641,82 @@ static void heatmap_figure(hid_t file, struct fig_list *out, const char *path, c
     h->src_col_layer = src_col;
     h->row_label = row_label;
     h->col_label = col_label;
-    h->cb_label = strata_strdup("linear CKA");
+    h->cb_label = cb_label;
 }
 
-static void cka_figures(hid_t file, const struct catalog *c, struct fig_list *out)
-{
-    int before = out->n;
-    for (int m = 0; m < c->n_models; m++) {
-        const char *model = c->models[m];
-        char base[600];
-        snprintf(base, sizeof base, "/%s/cka", model);
-        char **pairs = NULL;
-        int n = fig_h5_children(file, base, 0, &pairs);
-        for (int i = 0; i < n; i++) {
-            char a[256], b[256], path[1100], row_owner[1100], col_owner[1100];
-            split_pair(pairs[i], a, b, sizeof a);
-            snprintf(path, sizeof path, "%s/%s", base, pairs[i]);
-            snprintf(row_owner, sizeof row_owner, "/%s/%s", model, a);
-            snprintf(col_owner, sizeof col_owner, "/%s/%s", model, b);
-            heatmap_figure(file, out, path, fig_printf("cka_%s_%s", model, pairs[i]),
-                           fig_printf("%s: CKA %s × %s", model, a, b), row_owner, col_owner,
-                           fig_printf("%s layer", a), fig_printf("%s layer", b));
-        }
-        fig_free_names(pairs);
-    }
-    if (out->n == before)
-        add_skip(out, strata_strdup("cka_<model>_<A>__<B>: no /<model>/cka/<A>__<B> dataset"));
+/* The layer-by-layer matrices of io/results.h, per model and across models. */
+static const struct {
+    const char *group;  /* under /<model> or /cross/<mA>__<mB> */
+    const char *prefix; /* figure names: <prefix>_<model>_<A>__<B>, <prefix>_cross_<mA>__<mB>_<s> */
+    const char *what;   /* colour bar */
+    const char *title;  /* title prefix */
+    const char *cross_group; /* /cross/<mA>__<mB>/<cross_group>/<stream> */
+} matrix_kinds[] = {
+    {"cka", "cka", "linear CKA", "CKA", "cka"},
+    {"cka_unbiased", "cka_unbiased", "linear CKA, unbiased HSIC", "CKA (unbiased)", "cka_unbiased"},
+    {"overlap_matrix", "overlap_matrix", "neighbourhood overlap", "Overlap", "overlap"},
+};
 
-    before = out->n;
-    char **pairs = NULL;
-    int n = fig_h5_children(file, "/cross", 1, &pairs);
-    for (int i = 0; i < n; i++) {
-        char a[256], b[256], base[1100];
-        split_pair(pairs[i], a, b, sizeof a);
-        snprintf(base, sizeof base, "/cross/%s/cka", pairs[i]);
-        char **streams = NULL;
-        int n_streams = fig_h5_children(file, base, 0, &streams);
-        for (int s = 0; s < n_streams; s++) {
-            char path[1400], row_owner[600], col_owner[600];
-            snprintf(path, sizeof path, "%s/%s", base, streams[s]);
-            snprintf(row_owner, sizeof row_owner, "/%s/%s", a, streams[s]);
-            snprintf(col_owner, sizeof col_owner, "/%s/%s", b, streams[s]);
-            heatmap_figure(file, out, path, fig_printf("cka_cross_%s_%s", pairs[i], streams[s]),
-                           fig_printf("CKA %s × %s (%s)", a, b, streams[s]), row_owner,
-                           col_owner, fig_printf("%s layer", a), fig_printf("%s layer", b));
+static void matrix_figures(hid_t file, const struct catalog *c, struct fig_list *out)
+{
+    char **cross_pairs = NULL;
+    int n_cross = fig_h5_children(file, "/cross", 1, &cross_pairs);
+    for (int kind = 0; kind < (int)(sizeof matrix_kinds / sizeof matrix_kinds[0]); kind++) {
+        const char *group = matrix_kinds[kind].group, *prefix = matrix_kinds[kind].prefix;
+        const char *what = matrix_kinds[kind].what;
+        int before = out->n;
+        for (int m = 0; m < c->n_models; m++) {
+            char base[600];
+            snprintf(base, sizeof base, "/%s/%s", c->models[m], group);
+            char **pairs = NULL;
+            int n = fig_h5_children(file, base, 0, &pairs);
+            for (int i = 0; i < n; i++) {
+                char a[256], b[256], path[1100], row_owner[1100], col_owner[1100];
+                split_pair(c, 0, pairs[i], a, b, sizeof a);
+                snprintf(path, sizeof path, "%s/%s", base, pairs[i]);
+                snprintf(row_owner, sizeof row_owner, "/%s/%s", c->models[m], a);
+                snprintf(col_owner, sizeof col_owner, "/%s/%s", c->models[m], b);
+                heatmap_figure(file, out, path, fig_printf("%s_%s_%s", prefix, c->models[m], pairs[i]),
+                               fig_printf("%s, %s: %s × %s", matrix_kinds[kind].title,
+                                          c->labels[m], a, b),
+                               row_owner, col_owner,
+                               fig_printf("%s layer", a), fig_printf("%s layer", b), what);
+            }
+            fig_free_names(pairs);
         }
-        fig_free_names(streams);
+        if (out->n == before)
+            add_skip(out, fig_printf("%s_<model>_<A>__<B>: no /<model>/%s/<A>__<B> dataset", prefix,
+                                     group));
+        before = out->n;
+        for (int i = 0; i < n_cross; i++) {
+            char a[256], b[256], base[1100];
+            split_pair(c, 1, cross_pairs[i], a, b, sizeof a);
+            int ma = model_index(c, a), mb = model_index(c, b);
+            snprintf(base, sizeof base, "/cross/%s/%s", cross_pairs[i],
+                     matrix_kinds[kind].cross_group);
+            char **streams = NULL;
+            int n_streams = fig_h5_children(file, base, 0, &streams);
+            for (int s = 0; s < n_streams; s++) {
+                char path[1400], row_owner[600], col_owner[600];
+                snprintf(path, sizeof path, "%s/%s", base, streams[s]);
+                snprintf(row_owner, sizeof row_owner, "/%s/%s", a, streams[s]);
+                snprintf(col_owner, sizeof col_owner, "/%s/%s", b, streams[s]);
+                const char *la = ma >= 0 ? c->labels[ma] : a, *lb = mb >= 0 ? c->labels[mb] : b;
+                heatmap_figure(file, out, path,
+                               fig_printf("%s_cross_%s_%s", prefix, cross_pairs[i], streams[s]),
+                               fig_printf("%s, %s: %s × %s", matrix_kinds[kind].title, streams[s],
+                                          la, lb),
+                               row_owner,
+                               col_owner, fig_printf("%s layer", la), fig_printf("%s layer", lb),
+                               what);
+            }
+            fig_free_names(streams);
+        }
+        if (out->n == before)
+            add_skip(out, fig_printf("%s_cross_<mA>__<mB>_<stream>: no /cross/<mA>__<mB>/%s/<stream> "
+                                     "dataset", prefix, matrix_kinds[kind].cross_group));
     }
-    fig_free_names(pairs);
-    if (out->n == before)
-        add_skip(out, strata_strdup("cka_cross_<A>__<B>_<stream>: no /cross/<A>__<B>/cka/<stream> "
-                                    "dataset"));
+    fig_free_names(cross_pairs);
 }
 
 int fig_collect(hid_t file, struct fig_list *out)
@@ -567,34 +724,27 @@ int fig_collect(hid_t file, struct fig_list *out)
     memset(out, 0, sizeof *out);
     struct catalog c = {0};
     catalog_build(file, &c);
-    cka_figures(file, &c, out);
+    matrix_figures(file, &c, out);
     intrinsic_dimension_figure(file, &c, out);
     overlap_figure(file, &c, out);
     alignment_figure(file, &c, out);
     static const struct metric spectrum[] = {
-        {"effective_rank|spectrum/effective_rank", "effective rank", "effective rank", NAN, NAN, 0},
-        {"participation_ratio|spectrum/participation_ratio", "participation ratio",
-         "participation ratio", NAN, NAN, 0},
-        {"pca_id_90|spectrum/pca_id_90", "PCA dimension at 90% variance", "components", NAN, NAN,
-         0},
+        {"effective_rank", "effective rank", "effective rank", NAN, NAN, 0, -1},
+        {"participation_ratio", "participation ratio", "participation ratio", NAN, NAN, 0, -1},
+        {"pca_id_90", "PCA dimension at 90% variance", "components", NAN, NAN, 0, -1},
     };
     stream_metric_figure(file, &c, out, "spectrum", "Spectrum of the representations vs depth",
-                         "effective rank (entropy of the normalised singular values), participation "
-                         "ratio and PCA-ID at 90% variance per layer, one line per model and stream",
+                         "effective rank (exponential of the entropy of the normalised singular "
+                         "values), participation ratio and PCA-ID at 90% variance per layer, one "
+                         "line per model and stream",
                          spectrum, 3, "no effective_rank / participation_ratio / pca_id_90 dataset");
     static const struct metric norms[] = {
-        {"norms|norms/mean|token_norms", "", "mean token norm", NAN, NAN, 1},
+        {"norms", "", "mean token norm", NAN, NAN, 1, -1},
     };
     stream_metric_figure(file, &c, out, "norms", "Token norms vs depth",
                          "mean L2 norm of the stream's (pooled) token states per layer, log scale",
                          norms, 1, "no /<model>/<stream>/norms dataset");
-    static const struct metric consecutive[] = {
-        {"consecutive_cosine", "", "cosine(layer l, layer l+1)", NAN, NAN, 0},
-    };
-    stream_metric_figure(file, &c, out, "consecutive_cosine",
-                         "Cosine between consecutive layers vs depth",
-                         "mean cosine between a sample's states at consecutive layers",
-                         consecutive, 1, "no /<model>/<stream>/consecutive_cosine dataset");
+    consecutive_cosine_figure(file, &c, out);
     catalog_free(&c);
     return 0;
 }

@@ -72,8 +72,8 @@ int fig_h5_children(hid_t file, const char *path, int want_groups, char ***names
 void fig_free_names(char **names);
 /* A numeric dataset of rank 1 or 2 as doubles: dims[0] (and dims[1], 1 for rank 1). */
 int fig_h5_read(hid_t file, const char *path, int rank, size_t dims[2], double **data);
-/* The integer attribute "layers" of length n on the object at path, as doubles. */
-int fig_h5_layers(hid_t file, const char *path, size_t n, double **layers);
+/* A numeric attribute of n values (e.g. "layers", the layer indices) as doubles. */
+int fig_h5_attr_array(hid_t file, const char *path, const char *name, size_t n, double **values);
 /* A scalar numeric attribute. */
 int fig_h5_attr_double(hid_t file, const char *path, const char *name, double *value);
 /* A string attribute (fixed or variable length) into buf. */

@@ -133,23 +133,23 @@ static hid_t open_attr(hid_t file, const char *path, const char *name)
     return attr < 0 ? 0 : attr;
 }
 
-int fig_h5_layers(hid_t file, const char *path, size_t n, double **layers)
+int fig_h5_attr_array(hid_t file, const char *path, const char *name, size_t n, double **values)
 {
-    *layers = NULL;
-    hid_t attr = open_attr(file, path, "layers");
+    *values = NULL;
+    hid_t attr = open_attr(file, path, name);
     if (attr <= 0) return 0;
     hid_t type = H5Aget_type(attr), space = H5Aget_space(attr);
     hssize_t count = H5Sget_simple_extent_npoints(space);
     int rc = 1;
     if (!numeric_type(type) || H5Sget_simple_extent_ndims(space) != 1 || count != (hssize_t)n) {
-        rc = strata_error_set("%s@layers: expected %zu layer indices, found %lld", path, n,
+        rc = strata_error_set("%s@%s: expected %zu numbers, found %lld", path, name, n,
                               (long long)count);
     } else {
-        *layers = strata_malloc(n * sizeof(double));
-        if (H5Aread(attr, H5T_NATIVE_DOUBLE, *layers) < 0) {
-            free(*layers);
-            *layers = NULL;
-            rc = strata_error_set("%s@layers: HDF5 could not read it", path);
+        *values = strata_malloc(n * sizeof(double));
+        if (H5Aread(attr, H5T_NATIVE_DOUBLE, *values) < 0) {
+            free(*values);
+            *values = NULL;
+            rc = strata_error_set("%s@%s: HDF5 could not read it", path, name);
         }
     }
     H5Sclose(space);

@@ -29,7 +29,8 @@ static const int point_types[] = {7, 5, 9, 13, 11};
 #define LEGEND_ROW_IN 0.095 /* one row of the shared legend */
 #define LEGEND_PAD_IN 0.08
 #define PANEL_TITLE_IN 0.22 /* a panel's title (0.06 without one) */
-#define PLOT_IN 1.45        /* a panel's plot area */
+#define PLOT_IN 1.45        /* a panel's plot area (PLOT_MANY_IN from 4 panels on) */
+#define PLOT_MANY_IN 1.15
 #define GAP_IN 0.22         /* tic labels between panels */
 #define BOTTOM_IN 0.48      /* tic labels and the depth label under the last panel */
 #define LEFT_FRACTION 0.17
@@ -76,12 +77,17 @@ static double legend_in(const struct figure *fig)
     return rows * LEGEND_ROW_IN + LEGEND_PAD_IN;
 }
 
+static double plot_in(const struct figure *fig)
+{
+    return fig->n_panels >= 4 ? PLOT_MANY_IN : PLOT_IN;
+}
+
 static double figure_height_in(const struct figure *fig)
 {
     if (fig->kind == FIG_HEATMAP) return 3.1;
     double h = TITLE_IN + legend_in(fig) + BOTTOM_IN;
     for (int p = 0; p < fig->n_panels; p++)
-        h += panel_title_in(&fig->panels[p]) + PLOT_IN + (p > 0 ? GAP_IN : 0);
+        h += panel_title_in(&fig->panels[p]) + plot_in(fig) + (p > 0 ? GAP_IN : 0);
     return h;
 }
 
@@ -332,13 +338,13 @@ static void gp_lines(FILE *out, const struct figure *fig)
         const struct fig_panel *panel = &fig->panels[p];
         top_in += panel_title_in(panel) + (p > 0 ? GAP_IN : 0);
         fprintf(out, "\n# panel %d\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n", p,
-                1 - top_in / height, 1 - (top_in + PLOT_IN) / height);
-        top_in += PLOT_IN;
+                1 - top_in / height, 1 - (top_in + plot_in(fig)) / height);
+        top_in += plot_in(fig);
         int has_interval = 0;
         for (int s = 0; s < panel->n_series; s++) has_interval |= panel->series[s].lo != NULL;
         fputs("set title ", out);
         if (has_interval) {
-            char *title = fig_printf("%s (shaded: interval)", panel->title);
+            char *title = fig_printf("%s, shaded: interval", panel->title);
             put_quoted(out, title);
             free(title);
         } else {

@@ -151,29 +151,41 @@ def check_block(h5, name, spec, data, used):
             check(False, f"{where}: unknown column spec")
 
 
+# Not drawn: raw spectra, per-layer counts, the GRIDE scaling curves (io/results.h).
+NOT_DRAWN = re.compile(r".*/(spectrum|explained_variance|id/n_\w+|id/gride_scaling\w*)$")
+
+
 def drawn_datasets(h5):
-    """Every dataset a figure must draw: all of them but the raw singular values."""
+    """Every dataset a figure must draw."""
     found = []
 
     def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and not name.endswith("/spectrum"):
+        if isinstance(obj, h5py.Dataset) and not NOT_DRAWN.match("/" + name):
             found.append("/" + name)
 
     h5.visititems(visit)
     return set(found)
 
 
+MATRIX_GROUPS = {"cka": ("cka", "cka"), "cka_unbiased": ("cka_unbiased", "cka_unbiased"),
+                 "overlap_matrix": ("overlap_matrix", "overlap")}  # prefix: (model, cross group)
+PAIR_GROUPS = ("cka", "cka_unbiased", "overlap", "overlap_matrix", "alignment")
+
+
 def expected_figures(h5):
+    """Figure names from the file's structure (io/results.h), independently of strata."""
     names = set()
     for model in h5:
         if model == "cross":
             for pair in h5["cross"]:
-                for stream in h5[f"cross/{pair}/cka"]:
-                    names.add(f"cka_cross_{pair}_{stream}")
+                for prefix, (_, group) in MATRIX_GROUPS.items():
+                    if group in h5[f"cross/{pair}"]:
+                        names |= {f"{prefix}_cross_{pair}_{s}" for s in h5[f"cross/{pair}/{group}"]}
             continue
-        if "cka" in h5[model]:
-            names |= {f"cka_{model}_{pair}" for pair in h5[f"{model}/cka"]}
-        streams = [s for s in h5[model] if s not in ("cka", "overlap", "alignment")]
+        for prefix, (group, _) in MATRIX_GROUPS.items():
+            if group in h5[model]:
+                names |= {f"{prefix}_{model}_{pair}" for pair in h5[f"{model}/{group}"]}
+        streams = [s for s in h5[model] if s not in PAIR_GROUPS]
         if any("id" in h5[f"{model}/{s}"] for s in streams):
             names.add("intrinsic_dimension")
         if "overlap" in h5[model]:
@@ -304,7 +316,7 @@ def case_missing():
     out = fresh("missing")
     results = make_results(os.path.join(out, "results.h5"), "--no-id")
     with h5py.File(results, "a") as h5:  # take out every alignment and the cross-model CKA
-        del h5["llava-tiny/alignment"]
+        del h5["llava-hf_llava-tiny/alignment"]
         del h5["cross"]
     figdir = os.path.join(out, "figs")
     proc = figures(results, figdir)
@@ -328,10 +340,12 @@ def case_options():
     out = fresh("options")
     results = make_results(os.path.join(out, "results.h5"))
     figdir = os.path.join(out, "cka")
-    proc = figures(results, figdir, "--format", "png", "--only", "cka_cross", "overlap")
+    proc = figures(results, figdir, "--format", "png", "--only", "cka_cross", "alignment",
+                   "--only", "overlap_matrix_cross,norms")
     check(proc.returncode == 0, "--only/--format run failed")
     files = sorted(os.listdir(figdir))
-    want = sorted(["cka_cross_llava-tiny__vicuna-tiny_caption", "overlap"])
+    want = sorted(["cka_cross_llava-hf_llava-tiny__vicuna-tiny_caption", "alignment", "norms",
+                   "overlap_matrix_cross_llava-hf_llava-tiny__vicuna-tiny_caption"])
     got = sorted({f.rsplit(".", 1)[0] for f in files} - {"index"})
     check(got == want, f"--only selected {got}, expected {want}")
     check(not any(f.endswith(".pdf") for f in files), "--format png wrote PDFs")
@@ -366,14 +380,14 @@ def case_bad_input():
     check(proc.returncode == 1 and "not.h5" in proc.stderr, f"text file: {proc.stderr}")
     results = make_results(os.path.join(out, "results.h5"))
     with h5py.File(results, "a") as h5:  # a malformed norms dataset and a bad layers attribute
-        del h5["llava-tiny/image/norms"]
-        h5["llava-tiny/image/norms"] = np.ones((9, 3))
-        h5["llava-tiny/overlap/image__caption"].attrs["layers"] = np.arange(4)
+        del h5["llava-hf_llava-tiny/image/norms"]
+        h5["llava-hf_llava-tiny/image/norms"] = np.ones((9, 3))
+        h5["llava-hf_llava-tiny/overlap/image__caption"].attrs["layers"] = np.arange(4)
     proc = figures(results, os.path.join(out, "d"))
     check(proc.returncode == 0, f"malformed dataset stopped the run: {proc.stderr}")
-    check("/llava-tiny/image/norms has rank 2, expected 1" in proc.stderr,
+    check("/llava-hf_llava-tiny/image/norms has rank 2, expected 1" in proc.stderr,
           f"malformed dataset not named: {proc.stderr}")
-    check("/llava-tiny/overlap/image__caption@layers: expected 9" in proc.stderr,
+    check("/llava-hf_llava-tiny/overlap/image__caption@layers: expected 9" in proc.stderr,
           f"bad layers attribute not named: {proc.stderr}")
 
 

@@ -193,6 +193,13 @@ static int add_series(hid_t file, struct fig_list *out, struct fig_panel *p, con
         for (size_t i = 0; i < dims[0]; i++) s.y[i] = s.y[i * dims[1] + (size_t)column];
     }
     if (rc == 1) rc = load_layers(file, path, owner, dims[0], &s.layer, &s.src_layer);
+    size_t finite = 0;
+    for (size_t i = 0; rc == 1 && i < dims[0]; i++) finite += isfinite(s.y[i]) != 0;
+    if (rc == 1 && finite == 0) { /* e.g. cosine at l + s where l + s is never analysed */
+        char where[32] = "";
+        if (column >= 0) snprintf(where, sizeof where, "[:,%d]", column);
+        rc = strata_error_set("%s%s has no finite value; line left out", path, where);
+    }
     if (rc != 1) {
         add_skip(out, fig_printf("%s: %s", fig_name, strata_error_get()));
         free(label);
@@ -516,11 +523,13 @@ static void alignment_figure(hid_t file, const struct catalog *c, struct fig_lis
                                   strata_strdup("Alignment of paired streams vs depth"),
                                   strata_strdup("cosine between the paired image and caption "
                                                 "representations (mean solid, median dashed) and "
-                                                "image-to-caption retrieval@1 per layer"),
+                                                "retrieval@1 per layer (image to caption solid, "
+                                                "caption to image dashed)"),
                                   FIG_LINES);
     for (int panel = 0; panel < 2; panel++) {
         struct fig_panel *p =
-            add_panel(f, panel == 0 ? "cosine (dashed: median)" : "retrieval@1 (A → B)",
+            add_panel(f, panel == 0 ? "cosine (dashed: median)"
+                                    : "retrieval@1 (A → B; dashed: B → A)",
                       panel == 0 ? "cosine similarity" : "retrieval@1");
         if (panel == 1) {
             p->ymin = 0;
@@ -536,16 +545,21 @@ static void alignment_figure(hid_t file, const struct catalog *c, struct fig_lis
                 split_pair(c, 0, pairs[i], a, b, sizeof a);
                 snprintf(owner, sizeof owner, "/%s/%s", c->models[m], a);
                 snprintf(base, sizeof base, "%s/%s", group, pairs[i]);
-                /* Colour by model, dash by statistic; several pairs of a model cycle dashes. */
+                /* Colour by model, dash by statistic (median, reverse retrieval: dashed, as
+                 * the panel titles say; one legend entry per model and pair). Several pairs of
+                 * a model cycle dashes. */
                 if (panel == 0) {
                     add_series(file, out, p, f->name, base, "cosine_mean", owner,
                                fig_printf("%s · %s/%s", c->labels[m], a, b), m, 2 * i, -1);
                     add_series(file, out, p, f->name, base, "cosine_median", owner,
-                               fig_printf("%s · %s/%s median", c->labels[m], a, b), m, 2 * i + 1,
+                               fig_printf("%s · %s/%s", c->labels[m], a, b), m, 2 * i + 1,
                                -1);
                 } else {
                     add_series(file, out, p, f->name, base, "retrieval_at_1", owner,
                                fig_printf("%s · %s/%s", c->labels[m], a, b), m, 2 * i, -1);
+                    add_series(file, out, p, f->name, base, "retrieval_at_1_reverse", owner,
+                               fig_printf("%s · %s/%s", c->labels[m], a, b), m,
+                               2 * i + 1, -1);
                 }
             }
             fig_free_names(pairs);

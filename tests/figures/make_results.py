@@ -68,8 +68,11 @@ def write_stream(rng, g, n, with_interval, layers=None):
     g["norms"] = np.exp(curve(rng, n, 0.5, 4.0, "rise"))
     steps = np.array([1, 2, 4, 8])
     cc = np.stack([curve(rng, n, 0.6, 0.98, "rise") - 0.05 * i for i in range(4)], axis=1)
-    for i, s in enumerate(steps):
-        cc[n - s if s <= n else 0:, i] = np.nan  # layer l + s not analysed
+    kept = list(layers) if layers is not None else list(range(n))
+    for i, s in enumerate(steps):  # NaN where layer l + s is not analysed (all of s = 1 when
+        for row, layer in enumerate(kept):  # every other layer is kept)
+            if layer + s not in kept:
+                cc[row, i] = np.nan
     g["consecutive_cosine"] = cc
     g["consecutive_cosine"].attrs["steps"] = steps.astype(np.int64)
 

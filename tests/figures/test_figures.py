@@ -11,7 +11,9 @@ usage: test_figures.py CASE [RESULTS.h5]
               command fails saying what to install; .dat, .gp and index.md are still written.
   missing     metrics absent from the results are skipped and listed; --only on them fails.
   options     --only selects by name and prefix, --format png renders PNG only, bad options.
-  bad_input   a missing file, an activation archive, a malformed dataset: clear messages."""
+  bad_input   a missing file, an activation archive, a malformed dataset: clear messages.
+  demo        the demo pipeline: `strata mkarchive` + `strata analyze` (under mpirun, 2 ranks)
+              write real results, then `render` on them; skipped (77) until both commands exist."""
 import os
 import re
 import shutil
@@ -391,10 +393,32 @@ def case_bad_input():
           f"bad layers attribute not named: {proc.stderr}")
 
 
+def case_demo():
+    out = fresh("demo")
+    archive, results = os.path.join(out, "archive.h5"), os.path.join(out, "results.h5")
+    mpirun = [os.environ.get("STRATA_MPIEXEC", "mpirun"), "--allow-run-as-root", "--oversubscribe",
+              "-np", "2"]
+    steps = [
+        [STRATA, "mkarchive", "--out", archive, "--samples", "200", "--layers", "5", "--hidden",
+         "32", "--overwrite"],
+        mpirun + [STRATA, "analyze", archive, "--out", results],
+    ]
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        print("$", " ".join(cmd), "->", proc.returncode)
+        if "not built yet" in proc.stderr:
+            print(f"skipped: {cmd[cmd.index(STRATA) + 1]} is not built in this version")
+            sys.exit(77)
+        check(proc.returncode == 0, f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
+        if proc.returncode != 0:
+            return
+    case_render(results)
+
+
 def main():
     case = sys.argv[1]
     cases = {"render": case_render, "no_gnuplot": case_no_gnuplot, "missing": case_missing,
-             "options": case_options, "bad_input": case_bad_input}
+             "options": case_options, "bad_input": case_bad_input, "demo": case_demo}
     if case == "render" and len(sys.argv) > 2:
         case_render(sys.argv[2])
     else:

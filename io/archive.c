@@ -448,11 +448,6 @@ strata_archive *strata_archive_create(MPI_Comm comm, const char *path,
             close_archive(a);
             return NULL;
         }
-        int pending = 0;
-        for (int64_t i = 0; i < a->n_samples; i++) pending += a->status[i] == STRATA_SAMPLE_PENDING;
-        if (a->rank == 0)
-            strata_log("resuming %s: %lld of %lld samples still pending", a->partial,
-                       (long long)pending, (long long)a->n_samples);
         return a;
     }
     hid_t fapl = file_access(comm);

@@ -560,7 +560,11 @@ static int64_t write_stream(strata_archive *a, writer_stream *w, const strata_ar
     }
     STRATA_CHECK_H5_HINT(H5Dwrite(w->dset, mtype, mspace, fspace, a->dxpl, buf), a->partial);
     H5D_mpio_actual_io_mode_t mode;
-    if (H5Pget_mpio_actual_io_mode(a->dxpl, &mode) >= 0) a->last_io_mode = (int)mode;
+    /* the round's mode is the first stream's, unless a later stream was not collective */
+    int prev = a->last_io_mode;
+    if (H5Pget_mpio_actual_io_mode(a->dxpl, &mode) >= 0 &&
+        (prev < 0 || prev == H5D_MPIO_CHUNK_COLLECTIVE || prev == H5D_MPIO_CONTIGUOUS_COLLECTIVE))
+        a->last_io_mode = (int)mode;
     free(half);
     H5Sclose(mspace);
     H5Sclose(fspace);
@@ -572,6 +576,7 @@ int strata_archive_write_round(strata_archive *a, int round, const strata_archiv
     if (strata_archive_agree(a->comm, check_round(a, round, r)) < 0) return -1;
     int64_t begin = r->sample_begin, end = r->sample_end, n = end - begin;
     int64_t *overflow = strata_calloc((size_t)a->n_streams, sizeof *overflow);
+    a->last_io_mode = -1;
     for (int s = 0; s < a->n_streams; s++)
         overflow[s] = write_stream(a, &a->streams[s], r, n ? r->data[s] : NULL);
 

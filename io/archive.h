@@ -97,8 +97,9 @@ int strata_archive_write_round(strata_archive *a, int round, const strata_archiv
 int strata_archive_finish(strata_archive *a);
 /* Collective: close without completing (the .partial stays resumable). Frees a. */
 void strata_archive_close(strata_archive *a);
-/* After a round, the MPI-IO mode HDF5 really used for the last activation write
- * (H5D_mpio_actual_io_mode_t as int), for tests. */
+/* After a round, the MPI-IO mode HDF5 really used for this rank's activation writes
+ * (H5D_mpio_actual_io_mode_t as int: the first stream's, or the first stream's that was not
+ * collective), for tests. */
 int strata_archive_last_io_mode(const strata_archive *a);
 
 /* ---- reading --------------------------------------------------------------------------- */

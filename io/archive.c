@@ -148,6 +148,10 @@ static void write_1d(strata_archive *a, hid_t d, hid_t mtype, int64_t begin, int
                      const void *buf)
 {
     hid_t fspace = H5Dget_space(d);
+    if (H5Sget_simple_extent_npoints(fspace) == 0) { /* empty dataset (N = 0): same on all ranks */
+        H5Sclose(fspace);
+        return;
+    }
     hsize_t n = (hsize_t)(end - begin), start = (hsize_t)begin, one = 1;
     hid_t mspace = H5Screate_simple(1, n ? &n : &one, NULL);
     if (n) {
@@ -520,6 +524,7 @@ static int64_t write_stream(strata_archive *a, writer_stream *w, const strata_ar
                             const float *data)
 {
     strata_stream_info *s = &w->info;
+    if (s->n_rows == 0) return 0; /* an empty dataset: nothing to write, on every rank */
     int64_t row0 = s->ragged ? s->row_offset[r->sample_begin] : r->sample_begin;
     int64_t row1 = s->ragged ? s->row_offset[r->sample_end] : r->sample_end;
     int64_t rows = row1 - row0, count = (int64_t)s->n_layers * rows * s->hidden_size;

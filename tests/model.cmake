@@ -11,3 +11,7 @@ endforeach()
 strata_test(test_model_errors test_model_errors.c)
 strata_test(test_backend_ops test_backend_ops.c)
 strata_py_test(test_mkmodel test_mkmodel.py)
+# the forward benchmark's strata side (not a test): tests/bench/bench_forward.sh runs it
+add_executable(bench_forward bench/bench_forward.c)
+target_link_libraries(bench_forward PRIVATE strata_lib)
+target_compile_options(bench_forward PRIVATE ${strata_warnings})

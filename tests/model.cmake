@@ -4,7 +4,7 @@ add_executable(test_golden golden/test_golden.c)
 target_link_libraries(test_golden PRIVATE strata_lib strata_testlib)
 target_compile_options(test_golden PRIVATE ${strata_warnings})
 foreach(fixture llava_clip_llama llava_siglip_qwen2_bf16 llava_clip_full_last mistral_sliding
-        llama3_rope)
+        llama3_rope llava_clip_multilayer)
   add_test(NAME model_golden_${fixture} COMMAND test_golden ${fixture})
   strata_set_env(model_golden_${fixture})
 endforeach()

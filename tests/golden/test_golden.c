@@ -199,6 +199,25 @@ static void run_fixture(strata_backend *be, const char *name)
     hid_t f = H5Fopen(ref, H5F_ACC_RDONLY, H5P_DEFAULT);
     T_CHECK(f >= 0, "%s: cannot open", ref);
     if (f >= 0) {
+        /* say what made the reference (reference.h5 attributes written by make_fixtures.py) */
+        char version[64] = "?";
+        if (H5Aexists(f, "transformers_version") > 0) {
+            hid_t at = H5Aopen(f, "transformers_version", H5P_DEFAULT), ty = H5Aget_type(at);
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, sizeof version - 1);
+            H5Tset_cset(mt, H5Tget_cset(ty));
+            if (H5Tis_variable_str(ty) > 0) { /* h5py's default */
+                char *v = NULL;
+                H5Tset_size(mt, H5T_VARIABLE);
+                if (H5Aread(at, mt, &v) >= 0 && v) snprintf(version, sizeof version, "%s", v);
+                H5free_memory(v);
+            } else {
+                memset(version, 0, sizeof version);
+                H5Aread(at, mt, version);
+            }
+            H5Tclose(mt), H5Tclose(ty), H5Aclose(at);
+        }
+        printf("%s: reference by transformers %s\n", name, version);
         run_case(m, name, f, "b1");
         run_case(m, name, f, "b3");
         H5Fclose(f);

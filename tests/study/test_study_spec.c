@@ -189,6 +189,9 @@ static void test_bad(void)
     expect_error(HEAD MODEL "name: again\n", "bad.yaml:6:1: ", "duplicate key");
     expect_error(HEAD "models:\n  - {name: a, path: models/a, kind: vlm\n", "bad.yaml:", "YAML syntax error");
     expect_error("- a\n- b\n", "bad.yaml:1:3: ", "a study spec is a mapping");
+    /* libfyaml 0.7.12 loops forever on this one (found by tests/fuzz/fuzz_study.c). */
+    expect_error("%\xff\xff\xff\n", "bad.yaml:1:2: ", "invalid UTF-8");
+    expect_error("name: d\xc3\n", "bad.yaml:1:8: ", "invalid UTF-8");
 }
 
 /* Quoted strings come out of bash unchanged, and nothing in them runs. */

@@ -286,7 +286,25 @@ static char *resolve_path(parse_ctx *c, const char *p)
         free(joined);
         return real;
     }
-    return joined;
+    /* Not there yet (an output folder): drop "." and resolve ".." by hand. */
+    char *out = strata_malloc(strlen(joined) + 2);
+    size_t n = 0;
+    char *save = NULL;
+    for (char *part = strtok_r(joined, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+        if (strcmp(part, ".") == 0) continue;
+        if (strcmp(part, "..") == 0) {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--;
+            continue;
+        }
+        out[n++] = '/';
+        memcpy(out + n, part, strlen(part));
+        n += strlen(part);
+    }
+    if (n == 0) out[n++] = '/';
+    out[n] = '\0';
+    free(joined);
+    return out;
 }
 
 /* ---- sections ----------------------------------------------------------------------------- */

@@ -18,6 +18,12 @@ if [ -z "$mode" ]; then
   if sinfo -h >/dev/null 2>&1; then mode=--submit; else mode=--local; fi
 fi
 
+# --local runs mpirun here: as root it needs Open MPI's consent.
+if [ "$(id -u)" = 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+export OMPI_MCA_rmaps_base_oversubscribe=${OMPI_MCA_rmaps_base_oversubscribe:-1}
+
 mkdir -p "$work/models"
 make_model() { # name arch seed
   [ -f "$work/models/$1/config.json" ] ||

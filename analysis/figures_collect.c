@@ -42,8 +42,7 @@ static char *safe_stem(const char *s)
 static void add_skip(struct fig_list *out, char *why /* owned */)
 {
     out->skipped = strata_realloc(out->skipped, (size_t)(out->n_skipped + 1) * sizeof(char *));
-    out->skipped[out->n_skipped++] = why;
-    strata_log0("figures: skipped %s", why);
+    out->skipped[out->n_skipped++] = why; /* logged by the driver, for selected figures */
 }
 
 /* The pointer is valid until the next add_figure. */
@@ -620,6 +619,9 @@ static void heatmap_figure(hid_t file, struct fig_list *out, const char *path, c
     double *value = NULL, *row_layer = NULL, *col_layer = NULL;
     char *src_row = NULL, *src_col = NULL;
     int rc = fig_h5_read(file, path, 2, dims, &value);
+    if (rc == 1 && (dims[0] < 2 || dims[1] < 2)) /* gnuplot's image needs a 2 x 2 grid */
+        rc = strata_error_set("%s is %zu x %zu; a heatmap needs at least 2 x 2 layers", path,
+                              dims[0], dims[1]);
     if (rc == 1) rc = load_layers(file, NULL, row_owner, dims[0], &row_layer, &src_row);
     if (rc == 1) rc = load_layers(file, NULL, col_owner, dims[1], &col_layer, &src_col);
     if (rc != 1) {

@@ -282,7 +282,8 @@ static void gp_heatmap(FILE *out, const struct figure *fig)
         lo = fmin(lo, h->value[i]);
         hi = fmax(hi, h->value[i]);
     }
-    fputs("# viridis (perceptually uniform) from its published control points\nset palette "
+    fputs("# viridis (perceptually uniform) from its published control points; NaN cells stay "
+          "white\nset palette "
           "defined (",
           out);
     for (int i = 0; i < 10; i++) fprintf(out, "%s%d '%s'", i ? ", " : "", i, viridis[i]);

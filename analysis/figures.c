@@ -123,6 +123,7 @@ static int write_index(const struct fig_list *list, const int *selected,
         if (!selected[i]) continue;
         const struct figure *fig = &list->figs[i];
         fprintf(out, "\n## %s\n\n%s: %s.\n\n", fig->name, fig->title, fig->shows);
+        if (opt->png) fprintf(out, "![%s](%s.png)\n\n", fig->name, fig->name);
         fprintf(out, "- files: [pdf](%s.pdf), [png](%s.png), [data](%s.dat), [script](%s.gp)\n",
                 fig->name, fig->name, fig->name, fig->name);
         put_sources(out, fig);

@@ -365,7 +365,8 @@ struct metric {
     int column;             /* column of a 2-D dataset, -1 for 1-D */
 };
 
-/* One panel per metric, one line per model and stream. */
+/* One panel per metric, one line per model and stream. Colour follows the model (the stream
+ * when there is only one model, so that image and caption differ by more than a dash). */
 static void stream_metric_figure(hid_t file, const struct catalog *c, struct fig_list *out,
                                  const char *name, const char *title, const char *shows,
                                  const struct metric *metrics, int n_metrics, const char *why)
@@ -382,7 +383,8 @@ static void stream_metric_figure(hid_t file, const struct catalog *c, struct fig
                 char base[1100];
                 snprintf(base, sizeof base, "/%s/%s", c->models[m], c->streams[s]);
                 add_series(file, out, p, f->name, base, metrics[k].candidates, base,
-                           fig_printf("%s · %s", c->labels[m], c->streams[s]), m, s,
+                           fig_printf("%s · %s", c->labels[m], c->streams[s]),
+                           c->n_models > 1 ? m : s, s,
                            metrics[k].column);
             }
     }

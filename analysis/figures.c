@@ -85,6 +85,11 @@ static void put_sources(FILE *out, const struct figure *fig)
         if (fig->heat.src_row_layer) candidates[n++] = fig->heat.src_row_layer;
         if (fig->heat.src_col_layer) candidates[n++] = fig->heat.src_col_layer;
     }
+    for (int p = 0; fig->kind == FIG_SCALING && p < fig->n_panels && n < 4092; p++) {
+        candidates[n++] = fig->scaling[p].src;
+        if (fig->scaling[p].src_x) candidates[n++] = fig->scaling[p].src_x;
+        if (fig->scaling[p].src_layer) candidates[n++] = fig->scaling[p].src_layer;
+    }
     for (int p = 0; p < fig->n_panels; p++)
         for (int s = 0; s < fig->panels[p].n_series && n < 4092; s++) {
             const struct fig_series *series = &fig->panels[p].series[s];

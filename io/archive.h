@@ -118,7 +118,7 @@ void strata_archive_reader_close(strata_archive_reader *r);
 
 /* f32 -> IEEE half, round to nearest even, overflow to +-inf (as numpy's astype(float16)).
  * Returns the number of finite inputs that overflowed. */
-int64_t strata_f32_to_f16(const float *in, uint16_t *out, int64_t n);
-void strata_f16_to_f32(const uint16_t *in, float *out, int64_t n);
+int64_t strata_f32_to_f16_array(const float *in, uint16_t *out, int64_t n);
+void strata_f16_to_f32_array(const uint16_t *in, float *out, int64_t n);
 
 #endif

@@ -1,0 +1,13 @@
+# Model engine (issue 3): backend ops vs naive references, golden fixtures vs transformers,
+# bad checkpoints. Fixtures: tests/golden/<name>/ made by tests/golden/make_fixtures.py.
+add_executable(test_golden golden/test_golden.c)
+target_link_libraries(test_golden PRIVATE strata_lib strata_testlib)
+target_compile_options(test_golden PRIVATE ${strata_warnings})
+foreach(fixture llava_clip_llama llava_siglip_qwen2_bf16 llava_clip_full_last mistral_sliding
+        llama3_rope)
+  add_test(NAME model_golden_${fixture} COMMAND test_golden ${fixture})
+  strata_set_env(model_golden_${fixture})
+endforeach()
+strata_test(test_model_errors test_model_errors.c)
+strata_test(test_backend_ops test_backend_ops.c)
+strata_py_test(test_mkmodel test_mkmodel.py)

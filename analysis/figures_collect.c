@@ -737,7 +737,8 @@ static const struct {
 } matrix_kinds[] = {
     {"cka", "cka", "linear CKA", "CKA", "cka"},
     {"cka_unbiased", "cka_unbiased", "linear CKA, unbiased HSIC", "CKA (unbiased)", "cka_unbiased"},
-    {"overlap_matrix", "overlap_matrix", "neighbourhood overlap", "Overlap", "overlap"},
+    {"overlap_matrix", "overlap_matrix", "neighbourhood overlap", "Neighbourhood overlap",
+     "overlap"},
 };
 
 static void matrix_figures(hid_t file, const struct catalog *c, struct fig_list *out)

@@ -226,6 +226,27 @@ def expected_figures(h5):
     return names
 
 
+OKABE_ITO = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+             "#F0E442"}
+VIRIDIS_ENDS = ("#440154", "#FDE725")  # viridis' published first and last colours
+
+
+def check_style(h5, name, gp):
+    """One style: Okabe-Ito line colours, legends naming models, viridis with a colour bar,
+    labelled axes."""
+    models = {h5[m].attrs.get("model_name", m) for m in h5 if m != "cross"}
+    check("set xlabel '" in gp and "set ylabel '" in gp, f"{name}.gp: unlabelled axes")
+    if "with image" in gp or "lc palette" in gp:
+        check(all(c in gp for c in VIRIDIS_ENDS), f"{name}.gp: not the viridis map")
+        check("set cblabel '" in gp and "unset colorbox" not in gp, f"{name}.gp: no colour bar")
+        return
+    colours = set(re.findall(r"c\d = '(#[0-9A-Fa-f]{6})'", gp))
+    check(colours <= OKABE_ITO and colours, f"{name}.gp: colours {colours} not Okabe-Ito")
+    titles = re.findall(r"title '([^']*) · [^']*'", gp)
+    check(titles and all(t in models for t in titles),
+          f"{name}.gp: legend entries {titles} do not name models {models}")
+
+
 def check_png(path, gp_path):
     with open(gp_path) as f:
         m = re.search(r"pngcairo size (\d+),(\d+)", f.read())
@@ -282,6 +303,7 @@ def case_render(results=None):
                 plotted |= set(range(int(lo), int(hi) + 1))
             for b in range(len(blocks)):
                 check(b in plotted or len(blocks) == 1, f"{name}.gp does not plot block {b}")
+            check_style(h5, name, gp)
             check_png(os.path.join(figdir, f"{name}.png"), os.path.join(figdir, f"{name}.gp"))
             check_pdf(os.path.join(figdir, f"{name}.pdf"), scratch)
             section = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", index, re.M | re.S)

@@ -11,8 +11,8 @@
   kill   SIGKILL of an mpirun -np 2 run mid-way, then the same command: it resumes and equals a
          clean run
   term   SIGTERM to a single-process run, SIGTERM to one rank of an mpirun job, SIGUSR1 to
-         mpirun: exit 75 after flushing; the rerun resumes without redoing finished samples and
-         equals a clean run
+         mpirun: exit 75 after flushing; the rerun (same ranks, or 3 instead of 2) resumes
+         without redoing finished samples and equals a clean run
   cli    bad command lines and inputs stop before any work with a message naming the problem
          (printed once, by rank 0, under mpirun) and exit 2 (usage) or 1 (input)
 Run by ctest: test_extract_e2e.py MODE"""
@@ -156,11 +156,12 @@ def mode_term():
     manifest, _ = ec.make_dataset(os.path.join(tmp, "data"), 40, bad=False)
     clean = os.path.join(tmp, "clean.h5")
     extract(1, clean, manifest, "--streams", ALL, "--batch", "2")
-    cases = [("single process, SIGTERM", 0, "self", signal.SIGTERM),
-             ("np 2, SIGTERM to rank 1 only", 2, "rank", signal.SIGTERM),
-             ("np 2, SIGUSR1 to mpirun", 2, "launcher", signal.SIGUSR1)]
-    for label, np_, target, sig in cases:
-        out = os.path.join(tmp, f"term_{np_}_{target}.h5")
+    cases = [("single process, SIGTERM", 0, "self", signal.SIGTERM, 0),
+             ("np 2, SIGTERM to rank 1 only", 2, "rank", signal.SIGTERM, 2),
+             ("np 2, SIGUSR1 to mpirun", 2, "launcher", signal.SIGUSR1, 2),
+             ("np 2, SIGTERM, resumed by 3 ranks", 2, "rank", signal.SIGTERM, 3)]
+    for label, np_, target, sig, np_resume in cases:
+        out = os.path.join(tmp, f"term_{np_}_{target}_{np_resume}.h5")
         p = start(np_, out, manifest, "--streams", ALL, "--batch", "2", "--overwrite")
         ec.wait_for_lines(p, "samples/s", 2)
         # freeze the ranks so that the signal lands mid-run whatever the machine's speed
@@ -179,7 +180,7 @@ def mode_term():
         st = status_of(out + ".partial")
         done = int((st != 0).sum())
         check(0 < done < len(st), f"{label}: {done} of {len(st)} done when stopped")
-        p2 = ec.run(np_, ["extract", "--model", model, "--data", manifest, "--out", out,
+        p2 = ec.run(np_resume, ["extract", "--model", model, "--data", manifest, "--out", out,
                           "--progress", "none", "--streams", ALL, "--batch", "2"])
         check(f"{done} of {len(st)}" in p2.stderr, f"{label}: the rerun resumes after the "
               f"{done} finished samples: {p2.stderr[-600:]}")

@@ -10,4 +10,6 @@ foreach(fixture llava_clip_llama llava_siglip_qwen2_bf16 llava_clip_full_last mi
 endforeach()
 strata_test(test_model_errors test_model_errors.c)
 strata_test(test_backend_ops test_backend_ops.c)
+add_test(NAME test_backend_ops_cuda COMMAND test_backend_ops cuda)  # exits 77 without a GPU
+strata_set_env(test_backend_ops_cuda)
 strata_py_test(test_mkmodel test_mkmodel.py)

@@ -44,7 +44,7 @@ SlurmdUser=root
 AuthType=auth/none
 CredType=cred/none
 # A requeued job waits CredExpire+1 s before it may start again (default 120 s).
-AuthInfo=cred_expire=10
+AuthInfo=cred_expire=5
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -74,6 +74,11 @@ SchedulerParameters=sched_interval=2,bf_interval=1
 NodeName=localhost NodeHostname=$(hostname) CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
+
+# PMIx's per-step client folders default to /tmp/spmix_appdir_<uid>_<job>.<step>: job ids
+# restart at 1 in every test cluster, so a second cluster (or a second run) would find them.
+mkdir -p "$dir/pmix"
+echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf"
 
 export SLURM_CONF="$dir/slurm.conf"
 slurmctld -i -f "$SLURM_CONF"

@@ -383,7 +383,10 @@ struct strata_tokenizer {
     char *path;
     char **pieces; /* (vocab_size) id -> token string, owned; NULL for unused ids */
     uint32_t *piece_len;
-    int32_t vocab_size;
+    int32_t vocab_size;   /* capacity of pieces[] (ids beyond the largest are NULL) */
+    int32_t model_size;   /* entries in model.vocab */
+    char **retired;       /* vocabulary strings replaced by added tokens' (n_retired) */
+    int n_retired;
     strmap vocab; /* token string -> id (model vocabulary and added tokens) */
     mergemap merges;
     int32_t unk_id;
@@ -1069,6 +1072,27 @@ static int load_postproc(strata_tokenizer *tok, json_t *j, const char *field, po
     return 0;
 }
 
+/* Every id a post-processor adds must be a token of the file. */
+static int check_post_ids(strata_tokenizer *tok, const postproc *p, const char *field)
+{
+    for (int i = 0; i < p->n_children; i++)
+        if (check_post_ids(tok, &p->children[i], field)) return -1;
+    for (int i = 0; i < p->n_items; i++)
+        for (int k = 0; k < p->items[i].n_ids; k++)
+            if (p->items[i].ids[k] < 0 || p->items[i].ids[k] >= tok->vocab_size ||
+                !tok->pieces[p->items[i].ids[k]])
+                return field_error(tok, field, "special token id %d is not in the vocabulary",
+                                   (int)p->items[i].ids[k]);
+    if (p->type == POST_CLS_SEP)
+        for (int k = 0; k < 2; k++) {
+            int32_t id = k ? p->sep_id : p->cls_id;
+            if (id < 0 || id >= tok->vocab_size || !tok->pieces[id])
+                return field_error(tok, field, "%s id %d is not in the vocabulary", k ? "sep" : "cls",
+                                   (int)id);
+        }
+    return 0;
+}
+
 static void postprocess(const postproc *p, idvec *ids, idvec *tmp)
 {
     switch (p->type) {
@@ -1581,7 +1605,10 @@ static void bpe_word(strata_tokenizer *tok, const char *w, size_t len, idvec *ou
 }
 
 /* ---- loading -------------------------------------------------------------------------------- */
-static void set_piece(strata_tokenizer *tok, int32_t id, const char *s, size_t len)
+/* Sets the string of an id. The model vocabulary's string stays unless override is set (an
+ * added token's content, as the library shows it); a replaced string stays alive in retired[]
+ * since the vocabulary map points at it. */
+static void set_piece(strata_tokenizer *tok, int32_t id, const char *s, size_t len, int override)
 {
     if (id >= tok->vocab_size) {
         int32_t n = tok->vocab_size ? tok->vocab_size : 1024;
@@ -1591,7 +1618,11 @@ static void set_piece(strata_tokenizer *tok, int32_t id, const char *s, size_t l
         for (int32_t i = tok->vocab_size; i < n; i++) { tok->pieces[i] = NULL; tok->piece_len[i] = 0; }
         tok->vocab_size = n;
     }
-    if (tok->pieces[id]) return; /* the model vocabulary's string wins */
+    if (tok->pieces[id]) {
+        if (!override || (tok->piece_len[id] == len && memcmp(tok->pieces[id], s, len) == 0)) return;
+        tok->retired = strata_realloc(tok->retired, (size_t)(tok->n_retired + 1) * sizeof(char *));
+        tok->retired[tok->n_retired++] = tok->pieces[id];
+    }
     tok->pieces[id] = strata_malloc(len + 1);
     memcpy(tok->pieces[id], s, len);
     tok->pieces[id][len] = '\0';
@@ -1621,12 +1652,13 @@ static int load_model(strata_tokenizer *tok, json_t *model)
     }
     json_object_foreach(vocab, key, val) {
         int32_t id = (int32_t)json_integer_value(val);
-        set_piece(tok, id, key, strlen(key));
+        set_piece(tok, id, key, strlen(key), 0);
     }
     for (int32_t id = 0; id < tok->vocab_size; id++)
         if (tok->pieces[id]) strmap_put(&tok->vocab, tok->pieces[id], tok->piece_len[id], id);
 
     json_t *unk = json_object_get(model, "unk_token");
+    tok->model_size = (int32_t)json_object_size(vocab);
     tok->unk_id = -1;
     if (json_is_string(unk)) {
         tok->unk_id = strmap_get(&tok->vocab, json_string_value(unk), json_string_length(unk));
@@ -1705,6 +1737,7 @@ static int load_added(strata_tokenizer *tok, json_t *added)
     if (!json_is_array(added)) return field_error(tok, "added_tokens", "expected an array");
     tok->n_added = (int)json_array_size(added);
     tok->added = strata_calloc((size_t)tok->n_added + 1, sizeof *tok->added);
+    int32_t max_added = -1;
     for (int i = 0; i < tok->n_added; i++) {
         json_t *t = json_array_get(added, (size_t)i);
         json_t *id = json_object_get(t, "id"), *content = json_object_get(t, "content");
@@ -1715,18 +1748,22 @@ static int load_added(strata_tokenizer *tok, json_t *added)
             return field_error(tok, field, "expected {\"id\": int, \"content\": string, ...}");
         added_token *a = &tok->added[i];
         a->content = dup_json_string(content, &a->len);
-        a->id = (int32_t)json_integer_value(id);
         a->single_word = get_bool(t, "single_word", 0);
         a->lstrip = get_bool(t, "lstrip", 0);
         a->rstrip = get_bool(t, "rstrip", 0);
         a->special = get_bool(t, "special", 0);
         a->normalized = get_bool(t, "normalized", !a->special);
-        set_piece(tok, a->id, a->content, a->len);
+        /* The library does not take the "id" written in the file: a token already known (model
+         * vocabulary or an earlier added token) keeps its id, a new one gets the next id after
+         * the model vocabulary and the added tokens so far. So do we. */
+        a->id = strmap_get(&tok->vocab, a->content, a->len);
+        if (a->id < 0) {
+            a->id = max_added >= tok->model_size ? max_added + 1 : tok->model_size;
+            strmap_put(&tok->vocab, a->content, a->len, a->id);
+        }
+        if (a->id > max_added) max_added = a->id;
+        set_piece(tok, a->id, a->content, a->len, 1);
     }
-    /* added tokens are found by string too (pieces[] may hold the vocabulary's string) */
-    for (int i = 0; i < tok->n_added; i++)
-        if (strmap_get(&tok->vocab, tok->added[i].content, tok->added[i].len) < 0)
-            strmap_put(&tok->vocab, tok->added[i].content, tok->added[i].len, tok->added[i].id);
     return 0;
 }
 
@@ -1772,7 +1809,9 @@ strata_tokenizer *strata_tokenizer_load(const char *path)
     j = json_object_get(root, "post_processor");
     if (j && !json_is_null(j)) {
         tok->post = strata_calloc(1, sizeof *tok->post);
-        if (load_postproc(tok, j, "post_processor", tok->post)) goto done;
+        if (load_postproc(tok, j, "post_processor", tok->post) ||
+            check_post_ids(tok, tok->post, "post_processor"))
+            goto done;
     }
     j = json_object_get(root, "decoder");
     if (j && !json_is_null(j)) {
@@ -1829,6 +1868,8 @@ void strata_tokenizer_free(strata_tokenizer *tok)
     for (int32_t i = 0; i < tok->vocab_size; i++) free(tok->pieces[i]);
     free(tok->pieces);
     free(tok->piece_len);
+    for (int i = 0; i < tok->n_retired; i++) free(tok->retired[i]);
+    free(tok->retired);
     free(tok->vocab.slots);
     free(tok->merges.slots);
     free(tok->prefix);

@@ -1,0 +1,8 @@
+# Inputs (issue 4, image half): decode, preprocessing, manifests; mkdata (issue 5).
+# image_pixels runs strata ~700 times against PIL (live) and transformers (fixtures); it is kept
+# out of the ASan pass for time (labels nosanitize): test_image_inputs runs the same decode,
+# resize and manifest code under ASan/UBSan.
+strata_py_test(image_pixels image/test_pixels.py)
+set_tests_properties(image_pixels PROPERTIES LABELS nosanitize)
+strata_test(test_image_inputs image/test_image_inputs.c)
+strata_py_test(image_mkdata image/test_mkdata.py)

@@ -7,6 +7,7 @@
 #include "io/tokenizer.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -413,9 +414,8 @@ struct strata_tokenizer {
 static int32_t byte_to_char[256];
 static int char_to_byte[512];
 
-static void byte_table_init(void)
+static void byte_table_fill(void)
 {
-    if (byte_to_char['!']) return;
     int n = 0;
     for (int b = 0; b < 256; b++) {
         int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
@@ -423,6 +423,12 @@ static void byte_table_init(void)
     }
     for (int i = 0; i < 512; i++) char_to_byte[i] = -1;
     for (int b = 0; b < 256; b++) char_to_byte[byte_to_char[b]] = b;
+}
+
+static void byte_table_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, byte_table_fill);
 }
 
 /* ---- loading helpers ------------------------------------------------------------------------ */
@@ -1345,25 +1351,32 @@ static void decode_apply(const decoder *d, strlist *l)
 }
 
 /* ---- added tokens --------------------------------------------------------------------------- */
-static const added_token *sort_added_base;
+/* Sort key of an added token: first byte, then longest first. */
+typedef struct {
+    int index;
+    unsigned char first;
+    size_t len;
+} added_key;
 
 static int cmp_added(const void *a, const void *b)
 {
-    const added_token *x = &sort_added_base[*(const int *)a], *y = &sort_added_base[*(const int *)b];
-    unsigned char cx = (unsigned char)x->content[0], cy = (unsigned char)y->content[0];
-    if (cx != cy) return cx < cy ? -1 : 1;
+    const added_key *x = a, *y = b;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
-    return 0;
+    return x->index < y->index ? -1 : x->index > y->index;
 }
 
 static void build_added_set(strata_tokenizer *tok, added_set *set, int normalized)
 {
+    added_key *keys = strata_calloc((size_t)tok->n_added + 1, sizeof *keys);
     set->order = strata_calloc((size_t)tok->n_added + 1, sizeof(int));
     set->n = 0;
     for (int i = 0; i < tok->n_added; i++)
-        if (tok->added[i].len > 0 && tok->added[i].normalized == normalized) set->order[set->n++] = i;
-    sort_added_base = tok->added;
-    qsort(set->order, (size_t)set->n, sizeof(int), cmp_added);
+        if (tok->added[i].len > 0 && tok->added[i].normalized == normalized)
+            keys[set->n++] = (added_key){i, (unsigned char)tok->added[i].content[0], tok->added[i].len};
+    qsort(keys, (size_t)set->n, sizeof *keys, cmp_added);
+    for (int k = 0; k < set->n; k++) set->order[k] = keys[k].index;
+    free(keys);
     int k = 0;
     for (int b = 0; b <= 256; b++) {
         while (k < set->n && (unsigned char)tok->added[set->order[k]].content[0] < b) k++;

@@ -1454,8 +1454,10 @@ typedef struct {
     int prev, next, alive;
 } symbol;
 
+/* A possible merge of the symbol at pos with its right neighbour; it is stale once either
+ * symbol changed (checked on the ids, so no second merge lookup is needed). */
 typedef struct {
-    int32_t rank, pos, new_id;
+    int32_t rank, pos, new_id, left_id, right_id;
 } candidate;
 
 static int cand_less(const candidate *a, const candidate *b)
@@ -1584,15 +1586,14 @@ static void bpe_word(strata_tokenizer *tok, const char *w, size_t len, idvec *ou
     candidate *heap = strata_malloc((size_t)heap_cap * sizeof *heap);
     for (int i = 0; i + 1 < n; i++) {
         const merge_slot *m = mergemap_get(&tok->merges, sym[i].id, sym[i + 1].id);
-        if (m) heap_push(heap, &nh, (candidate){m->rank, i, m->new_id});
+        if (m) heap_push(heap, &nh, (candidate){m->rank, i, m->new_id, sym[i].id, sym[i + 1].id});
     }
     while (nh > 0) {
         candidate c = heap_pop(heap, &nh);
         symbol *a = &sym[c.pos];
         if (!a->alive || a->next < 0) continue;
         symbol *b = &sym[a->next];
-        const merge_slot *m = mergemap_get(&tok->merges, a->id, b->id);
-        if (!m || m->new_id != c.new_id || m->rank != c.rank) continue; /* stale */
+        if (a->id != c.left_id || b->id != c.right_id) continue; /* stale */
         a->id = c.new_id;
         b->alive = 0;
         a->next = b->next;
@@ -1603,11 +1604,11 @@ static void bpe_word(strata_tokenizer *tok, const char *w, size_t len, idvec *ou
         }
         if (a->prev >= 0) {
             const merge_slot *p = mergemap_get(&tok->merges, sym[a->prev].id, a->id);
-            if (p) heap_push(heap, &nh, (candidate){p->rank, a->prev, p->new_id});
+            if (p) heap_push(heap, &nh, (candidate){p->rank, a->prev, p->new_id, sym[a->prev].id, a->id});
         }
         if (a->next >= 0) {
             const merge_slot *q = mergemap_get(&tok->merges, a->id, sym[a->next].id);
-            if (q) heap_push(heap, &nh, (candidate){q->rank, c.pos, q->new_id});
+            if (q) heap_push(heap, &nh, (candidate){q->rank, c.pos, q->new_id, a->id, sym[a->next].id});
         }
     }
     int first_out = out->n;

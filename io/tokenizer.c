@@ -737,7 +737,9 @@ static int normalize(normalizer *n, sbuf *in, sbuf *out, spanvec *sp, int *at_or
         }
         break;
     case NORM_NFC: case NORM_NFD: case NORM_NFKC: case NORM_NFKD: {
-        if (in->len == 0) return 0;
+        size_t k = 0;
+        while (k < in->len && (unsigned char)in->data[k] < 0x80) k++;
+        if (k == in->len) return 0; /* ASCII is the same in every normal form */
         utf8proc_option_t opt = UTF8PROC_STABLE;
         if (n->type == NORM_NFC || n->type == NORM_NFKC) opt |= UTF8PROC_COMPOSE;
         else opt |= UTF8PROC_DECOMPOSE;

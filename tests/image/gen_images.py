@@ -5,6 +5,8 @@ EXIF orientations 2-8, PNG with alpha / palette / 16-bit / 1-bit / interlace / e
 Used by make_fixtures.py (committed small set) and test_pixels.py (larger set, made live)."""
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -34,6 +36,27 @@ def exif_with_orientation(o):
     ex = Image.Exif()
     ex[0x0112] = o
     return ex.tobytes()
+
+
+def write_adam7_png(path, im):
+    """An interlaced (Adam7) 8-bit RGB PNG, written by hand from the PNG specification: PIL reads
+    interlaced PNGs but cannot write them. Filter type 0 on every row."""
+    a = np.asarray(im.convert("RGB"))
+    h, w = a.shape[:2]
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+                           (1, 0, 2, 2), (0, 1, 1, 2)):
+        sub = a[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\0" + row.tobytes() for row in sub)
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body +
+                struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) +
+                chunk(b"IEND", b""))
 
 
 def make_set(out, s=1.0):
@@ -68,6 +91,8 @@ def make_set(out, s=1.0):
     save(Image.fromarray(g16), "gray16.png")
     save(base.convert("1"), "bilevel.png")
     save(base, "exif6.png", exif=exif_with_orientation(6))
+    write_adam7_png(os.path.join(out, "interlaced.png"), picture(n(37), n(29), 21))
+    names.append("interlaced.png")
     save(picture(n(30), n(300), 30), "tall_thin.png")
     save(picture(n(7), n(5), 31), "tiny.png")
     save(picture(n(300), n(16), 32), "wide_thin.jpg", quality=90)

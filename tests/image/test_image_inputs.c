@@ -189,15 +189,18 @@ static void test_manifests(void)
              "{\"id\": \"c\", \"image\": \"%s/tiny.png\", \"caption\": \"   \"}\n"
              "{\"id\": \"d\", \"image\": \"%s/tiny.png\", \"caption\": \"bad \xff\xfe bytes\"}\n"
              "{\"id\": 17, \"image\": \"%s/tiny.png\", \"caption\": \"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x90\xb1\"}\n"
-             "{\"id\": \"f\", \"image\": \"corrupt.jpg\", \"caption\": \"corrupt image\"}\r\n",
-             data_dir, data_dir, data_dir, data_dir);
+             "{\"id\": \"f\", \"image\": \"corrupt.jpg\", \"caption\": \"corrupt image\"}\r\n"
+             "{\"id\": \"g\", \"image\": \"%s/tiny.png\", \"caption\": \"nul \\u0000 inside\"}\n",
+             data_dir, data_dir, data_dir, data_dir, data_dir);
     write_file(t_tmp_path("corrupt.jpg"), "\xff\xd8\xff\xe0 nothing", 13);
     strata_manifest *m = open_text("good.jsonl", text);
     T_CHECK(m != NULL, "manifest opens: %s", strata_error_get());
     if (!m) return;
-    T_CHECK(m->n == 6, "6 samples (blank line skipped), got %zu", m->n);
-    T_CHECK(m->n_bad == 2, "2 bad at open (empty and invalid caption), got %zu", m->n_bad);
-    if (m->n == 6) {
+    T_CHECK(m->n == 7, "7 samples (blank line skipped), got %zu", m->n);
+    T_CHECK(m->n_bad == 3, "3 bad at open (empty, invalid UTF-8 and NUL captions), got %zu", m->n_bad);
+    if (m->n == 7) {
+        T_CHECK(m->samples[6].error && t_contains(m->samples[6].error, "sample g"), "NUL caption: %s",
+                m->samples[6].error ? m->samples[6].error : "(none)");
         T_CHECK(strcmp(m->samples[0].labels_json, "{\"n\":3,\"shape\":\"circle\"}") == 0, "labels kept: %s",
                 m->samples[0].labels_json);
         T_CHECK(m->samples[0].error == NULL && m->samples[0].line == 1, "sample a is fine, line 1");

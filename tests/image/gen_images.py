@@ -76,6 +76,9 @@ def make_set(out, s=1.0):
     save(picture(n(64), n(48), 5).convert("CMYK"), "cmyk.jpg", quality=90)
     for o in range(2, 9):
         save(picture(n(60), n(40), 10 + o), f"exif{o}.jpg", quality=90, exif=exif_with_orientation(o))
+    # a big-endian ("MM") EXIF block written by hand: IFD0 with one entry, Orientation = 6
+    be = b"Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0"
+    save(picture(n(50), n(30), 19), "exif6_bigendian.jpg", quality=90, exif=be)
     base = picture(n(80), n(60), 20)
     rgba = base.copy()
     rgba.putalpha(Image.fromarray((np.arange(n(80) * n(60)) % 256).astype(np.uint8).reshape(n(60), n(80))))

@@ -4,7 +4,15 @@
 # resize and manifest code under ASan/UBSan.
 strata_py_test(image_pixels image/test_pixels.py)
 set_tests_properties(image_pixels PROPERTIES LABELS nosanitize)
-strata_test(test_image_inputs image/test_image_inputs.c)
+# bad input, one ctest entry per case (test_image_inputs CASE)
+add_executable(test_image_inputs image/test_image_inputs.c)
+target_link_libraries(test_image_inputs PRIVATE strata_lib strata_testlib)
+target_compile_options(test_image_inputs PRIVATE ${strata_warnings})
+foreach(case truncated empty_garbage corrupt_header huge_header missing_file png_named_jpg threads
+        manifest_samples manifest_lines config_errors preprocess_ranges)
+  add_test(NAME image_input_${case} COMMAND test_image_inputs ${case})
+  strata_set_env(image_input_${case})
+endforeach()
 strata_py_test(image_mkdata image/test_mkdata.py)
 # tests/bench/bench_image.py runs this (not a test)
 add_executable(bench_image bench/bench_image.c)

@@ -1,5 +1,6 @@
 """gen_images.py — the test image set for strata's decoder and preprocessing, drawn with PIL:
-every kind of file the pixels tests need (sizes and aspect ratios, grayscale, CMYK, progressive,
+every kind of file the pixels tests need (sizes and aspect ratios, 4:2:0 / 4:2:2 / 4:4:4 with
+restart markers, grayscale, CMYK, progressive,
 EXIF orientations 2-8, PNG with alpha / palette / 16-bit / 1-bit / interlace / eXIf, a PNG named
 .jpg) plus the bad files of the bad-input tests. Deterministic for a given PIL version.
 Used by make_fixtures.py (committed small set) and test_pixels.py (larger set, made live)."""
@@ -71,6 +72,7 @@ def make_set(out, s=1.0):
 
     save(picture(n(160), n(120), 1), "rgb_420.jpg", quality=90)
     save(picture(n(90), n(141), 2), "portrait_444.jpg", quality=95, subsampling=0)
+    save(picture(n(77), n(53), 6), "rgb_422_restart.jpg", quality=80, subsampling=1, restart_marker_rows=1)
     save(picture(n(125), n(94), 3), "progressive.jpg", quality=85, progressive=True)
     save(picture(n(100), n(67), 4).convert("L"), "gray.jpg", quality=90)
     save(picture(n(64), n(48), 5).convert("CMYK"), "cmyk.jpg", quality=90)

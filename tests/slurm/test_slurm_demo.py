@@ -29,6 +29,10 @@ import cluster  # noqa: E402
 
 cluster.skip_unless_possible()
 STRATA = os.environ["STRATA_BIN"]
+for command in ("mkmodel", "mkdata", "extract", "analyze", "figures"):
+    if subprocess.run([STRATA, command, "--help"], capture_output=True).returncode != 0:
+        print(f"SKIP: strata {command} is not in this build yet")
+        sys.exit(77)
 SOURCE = os.environ["STRATA_SOURCE_DIR"]
 TMP = os.environ.get("STRATA_TEST_TMP", "/tmp/strata-slurm-demo")
 MODELS = ["llava-tiny-a", "llava-tiny-b", "llama-tiny"]
@@ -86,7 +90,7 @@ def check_archives(out):
                       f"{m}/{s}: shape {shape} = [L+1, N, D] of config.json")
 
 
-SAMPLES = 48
+SAMPLES = 96  # enough rounds at batch 1 to catch a task mid-extraction
 shutil.rmtree(TMP, ignore_errors=True)
 os.makedirs(f"{TMP}/jobs/examples")
 shutil.copy(f"{SOURCE}/jobs/examples/demo.yaml", f"{TMP}/jobs/examples/demo.yaml")
@@ -202,6 +206,8 @@ with cluster.SlurmCluster(f"{TMP}/cluster") as c:
                     same = same and x.shape == y.shape and float(err.max()) <= 1e-5
                 check(same, f"{m}: the requeued run's archive equals the clean run's")
     except Exception:
+        for log in sorted(glob.glob(f"{TMP}/demo/study/out*/logs/*.log")):
+            print(f"--- {log}\n" + open(log).read()[-2000:])
         print(c.log_tail())
         raise
 

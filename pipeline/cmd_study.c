@@ -31,7 +31,8 @@ static void usage(FILE *out)
         "  --status   each model's archive (complete / partial / missing, failed samples),\n"
         "             the results and figures, and the jobs submitted so far\n\n"
         "Files under the study's output folder: archives/<model>.h5, results.h5, figures/,\n"
-        "slurm/*.sbatch (the scripts), logs/, study.state (submitted job ids).\n"
+        "slurm/*.sbatch (the scripts), logs/, study.state (submitted job ids), models/<model>\n"
+        "(links to the checkpoints, so that archives carry the study's model names).\n"
         "Exit codes: 0 ok, 1 bad spec or a failed step, 2 usage, 75 a local extract was\n"
         "interrupted (run again to resume).\n");
 }

@@ -1100,6 +1100,10 @@ static char *placeholder(const strata_study *s, strata_study_step step, int loca
         char *d = join(s->output, "/archives", "");
         add_quoted(&b, d);
         free(d);
+    } else if (strcmp(name, "LINK_DIR") == 0) {
+        char *d = join(s->output, "/models", "");
+        add_quoted(&b, d);
+        free(d);
     } else if (strcmp(name, "REQUEUE") == 0) {
         buf_str(&b, local ? "0" : "1");
     } else if (strcmp(name, "EXTRACT_ARGS") == 0) {

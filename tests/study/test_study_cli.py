@@ -6,7 +6,7 @@
   - --local runs the real extract for every model, then analyze, then figures, with mpirun,
     through the generated scripts, with a model folder whose name is full of shell
     metacharacters: the path arrives intact as one argument (the archive records its command
-    line and model name) and nothing in it runs; --status agrees; a second --local has
+    line; the model is named after the spec, not the folder) and nothing in it runs; --status agrees; a second --local has
     nothing left to do; a removed archive is extracted again, then analysis and figures.
     (Without extract/analyze in the build this part is skipped, the spec checks still run.)"""
 import json
@@ -118,8 +118,10 @@ with h5py.File(f"{out}/archives/hostile.h5", "r") as f:
     line = line.decode() if isinstance(line, bytes) else line
     name = f["model"].attrs["name"]
     name = name.decode() if isinstance(name, bytes) else name
-    check(os.path.realpath(hostile_dir) in line, "the hostile model path reached extract intact")
-    check(name == HOSTILE, f"the archive's model name is the folder's name ({name!r})")
+    link = f"{out}/models/hostile"
+    check(os.path.realpath(link) == os.path.realpath(hostile_dir) and link in line,
+          "the hostile model path reached extract intact (through the link named after the model)")
+    check(name == "hostile", f"the archive's model name is the study's ({name!r})")
     check(sorted(f["activations"].keys()) == ["caption"], "the text model has the caption stream only")
 with h5py.File(f"{out}/archives/llava.h5", "r") as f:
     line = f.attrs["command_line"]

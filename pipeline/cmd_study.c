@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "io/archive.h"
 #include "strata.h"
 #include "study.h"
 
@@ -658,6 +659,22 @@ static void print_job(const char *label, const char *job)
            state[0] && strcmp(reason, "None") != 0 ? reason : "");
 }
 
+/* The first few failed samples of a complete archive: id and recorded error. */
+static void print_failed(const strata_study *s, int model)
+{
+    char *path = strata_study_archive_path(s, model);
+    strata_archive_reader *r = strata_archive_open(MPI_COMM_SELF, path);
+    free(path);
+    if (!r) return;
+    int shown = 0;
+    for (int64_t i = 0; i < r->n_samples && shown < 3; i++) {
+        if (r->status[i] != STRATA_SAMPLE_FAILED) continue;
+        printf("    failed %s: %s\n", r->ids[i], r->errors[i]);
+        shown++;
+    }
+    strata_archive_reader_close(r);
+}
+
 static int do_status(const strata_study *s)
 {
     study_state st;
@@ -685,6 +702,7 @@ static int do_status(const strata_study *s)
             printf("%-24s %-10s %8lld %8lld %8lld %8lld  %s\n", s->models[i].name,
                    archive_word(sum.state), sum.n_samples, sum.n_ok, sum.n_failed, sum.n_pending, job);
         if (sum.detail[0]) printf("    %s\n", sum.detail);
+        if (sum.state == STRATA_ARCHIVE_COMPLETE && sum.n_failed > 0) print_failed(s, i);
     }
     char *results = strata_study_results_path(s), *figures = strata_study_figures_dir(s);
     printf("\nresults  %s  %s\n", results_present(s) ? "present" : "missing", results);

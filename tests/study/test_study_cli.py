@@ -99,6 +99,8 @@ for args in (["mkmodel", "--arch", "llava", "--preset", "tiny", "--seed", "1", "
              ["mkmodel", "--arch", "llama", "--preset", "tiny", "--seed", "2", "--out", hostile_dir],
              ["mkdata", "--out", f"{TMP}/set", "--n", "24", "--size", "48", "--seed", "3"]):
     subprocess.run([STRATA, *args], check=True, capture_output=True)
+with open(f"{TMP}/set/manifest.jsonl", "a") as f:  # a bad sample: recorded, then reported
+    f.write(json.dumps({"id": "lost", "image": "images/lost.jpg", "caption": "a lost image"}) + "\n")
 spec = f"{TMP}/study.yaml"
 with open(spec, "w") as f:
     f.write("name: cli\noutput: out\ndataset: set/manifest.jsonl\n"
@@ -133,8 +135,10 @@ pwned = [os.path.join(d, f) for d, _, fs in os.walk(TMP) for f in fs if f == "PW
 check(not pwned, f"nothing in the spec ran as a command ({pwned})")
 check(os.path.exists(f"{out}/results.h5") and os.path.exists(f"{out}/figures/index.md"), "results and figures")
 status = study(spec, "--status").stdout
-check(re.search(r"^llava\s+complete\s+24\s+24\s+0\s+0", status, re.M) is not None and
-      re.search(r"^hostile\s+complete\s+24\s+24\s+0\s+0", status, re.M) is not None, "--status: both complete")
+check(re.search(r"^llava\s+complete\s+25\s+24\s+1\s+0", status, re.M) is not None and
+      re.search(r"^hostile\s+complete\s+25\s+25\s+0\s+0", status, re.M) is not None,
+      "--status: both complete; the vlm failed the sample without its image, the text model did not")
+check(re.search(r"^\s+failed lost: .*lost\.jpg", status, re.M) is not None, "--status: the failed sample and its error")
 
 stamp = os.path.getmtime(f"{out}/results.h5")
 r = study(spec, "--local")

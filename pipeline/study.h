@@ -1,6 +1,6 @@
 /* study.h — a study: models x dataset x streams x analyses, read from a YAML spec (libfyaml),
- * validated, and turned into Slurm batch scripts (slurm/<step>.sbatch templates) or a local run.
- * The spec format is documented in jobs/README.md; `strata study` (cmd_study.c) drives it.
+ * validated (study.c), and turned into Slurm batch scripts from the slurm/<step>.sbatch templates
+ * (study_script.c). The spec format is in jobs/README.md; `strata study` (cmd_study.c) drives it.
  *
  * Every value that reaches a shell script is validated here (names, resources, launcher words)
  * and shell-quoted when the script is written (paths, templates, free arguments), so a spec

@@ -38,13 +38,13 @@ char **strata_study_clean_environ(void)
 }
 
 /* ---- string lists ------------------------------------------------------------------------- */
-static void strlist_add(strata_strlist *l, const char *s)
+void strata_strlist_add(strata_strlist *l, const char *s)
 {
     l->v = strata_realloc(l->v, sizeof(char *) * (size_t)(l->n + 1));
     l->v[l->n++] = strata_strdup(s);
 }
 
-static void strlist_free(strata_strlist *l)
+void strata_strlist_free(strata_strlist *l)
 {
     for (int i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
@@ -165,17 +165,17 @@ static int get_strlist(parse_ctx *c, struct fy_node *key, struct fy_node *v, int
                        int split, strata_strlist *dst)
 {
     const char *k = scalar_text(key);
-    strlist_free(dst);
+    strata_strlist_free(dst);
     if (v && fy_node_is_scalar(v) && !fy_node_is_null(v) && allow_scalar) {
         const char *text = scalar_text(v);
         if (!split) {
             if (!*text) return fail(c, v, key, "'%s' must not be empty", k);
-            strlist_add(dst, text);
+            strata_strlist_add(dst, text);
             return 0;
         }
         char *copy = strata_strdup(text);
         for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-            strlist_add(dst, w);
+            strata_strlist_add(dst, w);
         free(copy);
         if (dst->n == 0) return fail(c, v, key, "'%s' must not be empty", k);
         return 0;
@@ -192,7 +192,7 @@ static int get_strlist(parse_ctx *c, struct fy_node *key, struct fy_node *v, int
         const char *text = fy_node_get_scalar(item, &len);
         if (!text || len == 0 || strlen(scalar_text(item)) != len)
             return fail(c, item, key, "items of '%s' must be non-empty strings without NUL", k);
-        strlist_add(dst, scalar_text(item));
+        strata_strlist_add(dst, scalar_text(item));
     }
     return 0;
 }
@@ -205,7 +205,7 @@ static int all_chars_in(const char *s, const char *extra)
     return 1;
 }
 
-static int has_control(const char *s)
+int strata_study_has_control(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f) return 1;
@@ -345,7 +345,7 @@ static int parse_resources(parse_ctx *c, struct fy_node *key, struct fy_node *k,
         for (int i = 0; i < r->extra.n; i++) {
             const char *e = r->extra.v[i];
             struct fy_node *item = fy_node_is_sequence(v) ? fy_node_sequence_get_by_index(v, i) : v;
-            if (e[0] != '-' || has_control(e))
+            if (e[0] != '-' || strata_study_has_control(e))
                 return fail(c, item, k, "'extra' lines are sbatch options starting with '-', one per "
                                      "item, printable characters only (found '%s')", e);
             for (size_t o = 0; o < sizeof owned / sizeof owned[0]; o++) {
@@ -444,7 +444,7 @@ static int parse_model(parse_ctx *c, struct fy_node *models_key, struct fy_node 
         } else if (strcmp(name, "path") == 0) {
             char *raw = NULL;
             if (get_string(c, k, val, &raw)) return -1;
-            if (has_control(raw)) {
+            if (strata_study_has_control(raw)) {
                 free(raw);
                 return fail(c, val, k, "'path' must not contain control characters");
             }
@@ -536,7 +536,7 @@ static int parse_options(parse_ctx *c, struct fy_node *key, struct fy_node *v, s
         /* Option values are passed as single quoted words; control characters would only make
          * the scripts unreadable. */
         const char *text = val && fy_node_is_scalar(val) ? scalar_text(val) : "";
-        if (text && has_control(text))
+        if (text && strata_study_has_control(text))
             return fail(c, val, k, "'%s' must not contain control characters", name);
     }
     return 0;
@@ -572,7 +572,7 @@ static int parse_top(parse_ctx *c, struct fy_node *root, strata_study *s)
         } else if (strcmp(name, "dataset") == 0) {
             char *raw = NULL;
             if (get_string(c, k, v, &raw)) return -1;
-            if (has_control(raw)) {
+            if (strata_study_has_control(raw)) {
                 free(raw);
                 return fail(c, v, k, "'dataset' must not contain control characters");
             }
@@ -617,7 +617,7 @@ static int parse_top(parse_ctx *c, struct fy_node *root, strata_study *s)
             free(s->strata);
             s->strata = resolve_path(c, raw);
             free(raw);
-            if (has_control(s->strata) || access(s->strata, X_OK) != 0)
+            if (strata_study_has_control(s->strata) || access(s->strata, X_OK) != 0)
                 return fail(c, v, k, "'strata' must name an executable program (found '%s')",
                             s->strata);
         } else {
@@ -635,8 +635,8 @@ static int parse_top(parse_ctx *c, struct fy_node *root, strata_study *s)
         return fail(c, models_val, models_key, "'models' must be a non-empty list of models, "
                                                "found %s", node_kind(models_val));
     if (s->streams.n == 0) {
-        strlist_add(&s->streams, "image");
-        strlist_add(&s->streams, "caption");
+        strata_strlist_add(&s->streams, "image");
+        strata_strlist_add(&s->streams, "caption");
     }
     s->n_models = fy_node_sequence_item_count(models_val);
     s->models = strata_calloc((size_t)s->n_models, sizeof *s->models);
@@ -651,7 +651,7 @@ static int parse_top(parse_ctx *c, struct fy_node *root, strata_study *s)
                             "two models are named '%s'", m->name);
         for (int j = 0; j < s->streams.n; j++)
             if (m->kind == STRATA_MODEL_VLM || text_stream(s->streams.v[j]))
-                strlist_add(&m->streams, s->streams.v[j]);
+                strata_strlist_add(&m->streams, s->streams.v[j]);
         if (m->streams.n == 0)
             return fail(c, fy_node_mapping_lookup_by_string(item, "kind", FY_NT), streams_key,
                         "text model '%s' can produce none of the study's "
@@ -801,8 +801,8 @@ static strata_study *load(const char *text, size_t text_len, const char *origin,
         return NULL;
     }
     if (s->launcher.n == 0) {
-        strlist_add(&s->launcher, "srun");
-        strlist_add(&s->launcher, "--mpi=pmix");
+        strata_strlist_add(&s->launcher, "srun");
+        strata_strlist_add(&s->launcher, "--mpi=pmix");
     }
     if (!s->strata) s->strata = program_path();
     if (!s->templates) s->templates = find_templates();
@@ -826,7 +826,7 @@ static strata_study *load(const char *text, size_t text_len, const char *origin,
             if (!r->ntasks_per_node) r->ntasks_per_node = 1;
         }
         if (r->extra.n == 0)
-            for (int i = 0; i < ex->extra.n; i++) strlist_add(&r->extra, ex->extra.v[i]);
+            for (int i = 0; i < ex->extra.n; i++) strata_strlist_add(&r->extra, ex->extra.v[i]);
     }
     return s;
 }
@@ -872,7 +872,7 @@ static void resources_free(strata_study_resources *r)
     free(r->qos);
     free(r->mem);
     free(r->time);
-    strlist_free(&r->extra);
+    strata_strlist_free(&r->extra);
 }
 
 void strata_study_free(strata_study *s)
@@ -882,28 +882,28 @@ void strata_study_free(strata_study *s)
         free(s->models[i].name);
         free(s->models[i].path);
         free(s->models[i].template_text);
-        strlist_free(&s->models[i].streams);
+        strata_strlist_free(&s->models[i].streams);
     }
     free(s->models);
     free(s->spec_path);
     free(s->name);
     free(s->output);
     free(s->dataset);
-    strlist_free(&s->streams);
+    strata_strlist_free(&s->streams);
     free(s->layers);
     free(s->pool);
     free(s->dtype);
     free(s->backend);
-    strlist_free(&s->extract_args);
-    strlist_free(&s->metrics);
+    strata_strlist_free(&s->extract_args);
+    strata_strlist_free(&s->metrics);
     free(s->analysis_layers);
-    strlist_free(&s->analysis_args);
-    strlist_free(&s->formats);
-    strlist_free(&s->only);
-    strlist_free(&s->figures_args);
+    strata_strlist_free(&s->analysis_args);
+    strata_strlist_free(&s->formats);
+    strata_strlist_free(&s->only);
+    strata_strlist_free(&s->figures_args);
     for (int i = 0; i < STRATA_STUDY_N_STEPS; i++) resources_free(&s->resources[i]);
-    strlist_free(&s->launcher);
-    strlist_free(&s->local_launcher);
+    strata_strlist_free(&s->launcher);
+    strata_strlist_free(&s->local_launcher);
     free(s->strata);
     free(s->templates);
     free(s);

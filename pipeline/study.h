@@ -16,6 +16,11 @@ typedef struct {
     int n;
 } strata_strlist;
 
+void strata_strlist_add(strata_strlist *l, const char *s); /* appends a copy */
+void strata_strlist_free(strata_strlist *l);                /* frees the strings, empties l */
+/* Does s hold a control character (< 0x20 or DEL)? Such values are refused or $'...'-quoted. */
+int strata_study_has_control(const char *s);
+
 typedef enum { STRATA_MODEL_VLM = 0, STRATA_MODEL_TEXT = 1 } strata_model_kind;
 
 typedef struct {

@@ -12,28 +12,6 @@
 #include "strata.h"
 #include "study.h"
 
-/* ---- small helpers (the spec side has its own) ------------------------------------------- */
-static void strlist_add(strata_strlist *l, const char *s)
-{
-    l->v = strata_realloc(l->v, sizeof(char *) * (size_t)(l->n + 1));
-    l->v[l->n++] = strata_strdup(s);
-}
-
-static void strlist_free(strata_strlist *l)
-{
-    for (int i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-static int has_control(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return 1;
-    return 0;
-}
-
 /* ---- paths -------------------------------------------------------------------------------- */
 static char *join(const char *a, const char *b, const char *c)
 {
@@ -107,7 +85,7 @@ static void buf_printf(buf *b, const char *fmt, ...)
 char *strata_study_shell_quote(const char *text)
 {
     buf b = {0};
-    if (!has_control(text)) {
+    if (!strata_study_has_control(text)) {
         /* '...' keeps everything literal; a ' itself is closed, escaped and reopened. */
         buf_str(&b, "'");
         for (const char *p = text; *p; p++) {
@@ -149,8 +127,8 @@ static void add_quoted_list(buf *b, const strata_strlist *l)
 static void add_option(strata_strlist *args, const char *flag, const char *value)
 {
     if (!value) return;
-    strlist_add(args, flag);
-    strlist_add(args, value);
+    strata_strlist_add(args, flag);
+    strata_strlist_add(args, value);
 }
 
 static char *joined_list(const strata_strlist *l, const char *sep)
@@ -185,15 +163,15 @@ static void sbatch_lines(buf *b, const strata_study_resources *r)
 static void launcher_words(const strata_study *s, strata_study_step step, int local, strata_strlist *out)
 {
     const strata_strlist *from = local ? &s->local_launcher : &s->launcher;
-    for (int i = 0; i < from->n; i++) strlist_add(out, from->v[i]);
+    for (int i = 0; i < from->n; i++) strata_strlist_add(out, from->v[i]);
     if (local && from->n == 0) {
         const strata_study_resources *r = &s->resources[step];
         int ranks = (r->nodes ? r->nodes : 1) * (r->ntasks_per_node ? r->ntasks_per_node : 1);
         char n[32];
         snprintf(n, sizeof n, "%d", ranks);
-        strlist_add(out, "mpirun");
-        strlist_add(out, "-np");
-        strlist_add(out, n);
+        strata_strlist_add(out, "mpirun");
+        strata_strlist_add(out, "-np");
+        strata_strlist_add(out, n);
     }
 }
 
@@ -238,7 +216,7 @@ static char *placeholder(const strata_study *s, strata_study_step step, int loca
         add_option(&words, "--dtype", s->dtype);
         add_option(&words, "--batch", s->batch ? batch : NULL);
         add_option(&words, "--backend", s->backend);
-        for (int i = 0; i < s->extract_args.n; i++) strlist_add(&words, s->extract_args.v[i]);
+        for (int i = 0; i < s->extract_args.n; i++) strata_strlist_add(&words, s->extract_args.v[i]);
         add_quoted_list(&b, &words);
     } else if (strcmp(name, "MODEL_CASES") == 0) {
         for (int i = 0; i < s->n_models; i++) {
@@ -276,7 +254,7 @@ static char *placeholder(const strata_study *s, strata_study_step step, int loca
         add_option(&words, "--layers", s->analysis_layers);
         add_option(&words, "--samples", s->samples > 0 ? samples : NULL);
         add_option(&words, "--seed", s->seed >= 0 ? seed : NULL);
-        for (int i = 0; i < s->analysis_args.n; i++) strlist_add(&words, s->analysis_args.v[i]);
+        for (int i = 0; i < s->analysis_args.n; i++) strata_strlist_add(&words, s->analysis_args.v[i]);
         add_quoted_list(&b, &words);
         free(metrics);
     } else if (strcmp(name, "FIGURES_DIR") == 0) {
@@ -287,17 +265,17 @@ static char *placeholder(const strata_study *s, strata_study_step step, int loca
         char *formats = joined_list(&s->formats, ",");
         add_option(&words, "--format", s->formats.n ? formats : NULL);
         if (s->only.n) {
-            strlist_add(&words, "--only");
-            for (int i = 0; i < s->only.n; i++) strlist_add(&words, s->only.v[i]);
+            strata_strlist_add(&words, "--only");
+            for (int i = 0; i < s->only.n; i++) strata_strlist_add(&words, s->only.v[i]);
         }
-        for (int i = 0; i < s->figures_args.n; i++) strlist_add(&words, s->figures_args.v[i]);
+        for (int i = 0; i < s->figures_args.n; i++) strata_strlist_add(&words, s->figures_args.v[i]);
         add_quoted_list(&b, &words);
         free(formats);
     } else {
         free(b.p);
         b.p = NULL;
     }
-    strlist_free(&words);
+    strata_strlist_free(&words);
     return b.p;
 }
 

@@ -245,6 +245,9 @@ with cluster.SlurmCluster(f"{TMP}/cluster") as c:
         lines = state_lines(out2)
         check([ln[1] for ln in lines[3:]] == ["extract", "analyze", "figures"] and lines[3][3] == "2",
               "only the missing model is submitted, then analyze and figures")
+        r = run(STRATA, "study", spec2, "--submit", env=env)
+        check(r.returncode == 0 and "submitted" not in r.stdout and len(state_lines(out2)) == 6,
+              "--submit again while those jobs are queued or running submits nothing")
         c.wait_idle(240)
         check(os.path.exists(f"{out2}/archives/{MODELS[2]}.h5") and
               c.job_field(lines[5][2], "JobState") == "COMPLETED", "the half-done study completed")

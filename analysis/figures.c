@@ -249,18 +249,22 @@ static int render_all(const struct fig_list *list, const int *selected,
         int rc = pids[done] < 0 ? 1 : wait_gnuplot(pids[done]);
         missing |= rc == 127;
         if (rc == 0 && rendered(opt->out_dir, name, format)) continue;
-        failed++;
-        size_t used = strlen(failures);
-        snprintf(failures + used, sizeof failures - used, "%s%s.%s", failed > 1 ? ", " : "", name,
-                 format);
+        if (++failed <= 4) { /* name the first few */
+            size_t used = strlen(failures);
+            snprintf(failures + used, sizeof failures - used, "%s%s.%s", failed > 1 ? ", " : "",
+                     name, format);
+        }
     }
     free(runs);
     free(pids);
     if (missing) return strata_error_set("%s could not be started; %s", program, install_hint);
     if (failed)
-        return strata_error_set("gnuplot failed on %d figure(s): %s (its messages are above; "
-                                "the %sterminal must exist: `gnuplot -e 'set terminal'`)",
-                                failed, failures, opt->png ? "pngcairo/pdfcairo " : "pdfcairo ");
+        return strata_error_set("gnuplot failed on %d of %d renders: %s%s (its messages are "
+                                "above; the %s terminal must exist: `gnuplot -e 'set terminal'`)",
+                                failed, n_runs, failures, failed > 4 ? ", ..." : "",
+                                opt->png && opt->pdf ? "pdfcairo and pngcairo"
+                                : opt->png         ? "pngcairo"
+                                                   : "pdfcairo");
     return 0;
 }
 

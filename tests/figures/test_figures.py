@@ -352,6 +352,12 @@ def case_no_gnuplot():
             check(gp[:-3] + ".dat" in files, f"{how}: {gp[:-3]}.dat not written")
         check("index.md" in files, f"{how}: index.md not written")
         check(not any(f.endswith((".png", ".pdf")) for f in files), f"{how}: rendered anyway")
+    # A gnuplot that fails, or that exits 0 without writing the file (no cairo terminal).
+    for fake in ("/bin/false", "/bin/true"):
+        proc = figures(results, os.path.join(out, os.path.basename(fake)),
+                       env=dict(os.environ, STRATA_GNUPLOT=fake))
+        check(proc.returncode == 1 and "gnuplot failed on 44 of 44 renders: cka_" in proc.stderr,
+              f"{fake} as gnuplot: {proc.stderr}")
     # The scripts left behind render later with a real gnuplot, as the message says.
     gnuplot = shutil.which("gnuplot")
     if gnuplot:

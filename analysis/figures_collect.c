@@ -317,6 +317,15 @@ static void catalog_build(hid_t file, struct catalog *c)
     }
     qsort(c->streams, (size_t)c->n_streams, sizeof(char *), compare_streams);
     fig_free_names(top);
+    /* Two archives of the same model (analyze names the groups synthetic, synthetic_b): their
+     * model_name is the same, so the legends use the (unique) group names. */
+    for (int m = 0; m < c->n_models; m++)
+        for (int k = 0; k < c->n_models; k++)
+            if (k != m && strcmp(c->labels[m], c->labels[k]) == 0) {
+                free(c->labels[m]);
+                c->labels[m] = strata_strdup(c->models[m]);
+                break;
+            }
 }
 
 static void catalog_free(struct catalog *c)

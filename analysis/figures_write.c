@@ -345,6 +345,26 @@ static void gp_heatmap(FILE *out, const struct figure *fig)
     fprintf(out, "plot '%s.dat' using 2:1:5 with image notitle\n", fig->name);
 }
 
+/* Values constant to 1e-3 relative (a participation ratio of 1.0000002 everywhere): show them
+ * flat in +-5% rather than let the axis magnify rounding noise into curves. */
+static int flat_range(const struct fig_panel *panel, double *lo, double *hi)
+{
+    double min = INFINITY, max = -INFINITY;
+    for (int s = 0; s < panel->n_series; s++)
+        for (size_t i = 0; i < panel->series[s].n; i++) {
+            double y = panel->series[s].y[i];
+            if (!isfinite(y)) continue;
+            min = fmin(min, y);
+            max = fmax(max, y);
+        }
+    double scale = fmax(fabs(min), fabs(max));
+    if (!isfinite(scale) || max - min >= 1e-3 * scale) return 0;
+    double centre = 0.5 * (min + max), half = scale > 0 ? 0.05 * scale : 1;
+    *lo = centre - half;
+    *hi = centre + half;
+    return 1;
+}
+
 static void gp_series_style(FILE *out, const struct fig_series *series)
 {
     int dash = series->dash % (int)(sizeof dash_types / sizeof dash_types[0]);
@@ -398,8 +418,12 @@ static void gp_lines(FILE *out, const struct figure *fig)
                                      : "\nunset xlabel\n",
               out);
         fputs(panel->logy ? "set logscale y\n" : "unset logscale y\n", out);
+        double lo, hi;
         if (isfinite(panel->ymin) && isfinite(panel->ymax))
             fprintf(out, "set yrange [%g:%g]\n", panel->ymin, panel->ymax);
+        else if (!panel->logy && flat_range(panel, &lo, &hi))
+            fprintf(out, "set yrange [%.10g:%.10g]   # the values are constant to 1e-3\n", lo,
+                    hi);
         else
             fputs("set yrange [*:*]\n", out);
         if (p == 1) fputs("unset key\n", out);

@@ -835,7 +835,8 @@ int fig_collect(hid_t file, struct fig_list *out)
         {"norms", "", "mean token norm", NAN, NAN, 1, -1},
     };
     stream_metric_figure(file, &c, out, "norms", "Token norms vs depth",
-                         "mean L2 norm of the stream's (pooled) token states per layer, log scale",
+                         "mean L2 norm of the stream's (pooled) token states per layer (log axis "
+                         "when they span more than a decade)",
                          norms, 1, "no /<model>/<stream>/norms dataset");
     consecutive_cosine_figure(file, &c, out);
     gride_scaling_figure(file, &c, out);

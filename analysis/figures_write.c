@@ -365,6 +365,21 @@ static int flat_range(const struct fig_panel *panel, double *lo, double *hi)
     return 1;
 }
 
+/* A log axis only pays when the positive values span more than a decade or so; within one
+ * it shows a single labelled tick. */
+static int wide_range(const struct fig_panel *panel)
+{
+    double min = INFINITY, max = 0;
+    for (int s = 0; s < panel->n_series; s++)
+        for (size_t i = 0; i < panel->series[s].n; i++) {
+            double y = panel->series[s].y[i];
+            if (!isfinite(y) || y <= 0) continue;
+            min = fmin(min, y);
+            max = fmax(max, y);
+        }
+    return max > 0 && max / min >= 20;
+}
+
 static void gp_series_style(FILE *out, const struct fig_series *series)
 {
     int dash = series->dash % (int)(sizeof dash_types / sizeof dash_types[0]);
@@ -417,11 +432,12 @@ static void gp_lines(FILE *out, const struct figure *fig)
         fputs(p == fig->n_panels - 1 ? "\nset xlabel 'normalised depth (layer / L)'\n"
                                      : "\nunset xlabel\n",
               out);
-        fputs(panel->logy ? "set logscale y\n" : "unset logscale y\n", out);
+        int logy = panel->logy && wide_range(panel);
+        fputs(logy ? "set logscale y\n" : "unset logscale y\n", out);
         double lo, hi;
         if (isfinite(panel->ymin) && isfinite(panel->ymax))
             fprintf(out, "set yrange [%g:%g]\n", panel->ymin, panel->ymax);
-        else if (!panel->logy && flat_range(panel, &lo, &hi))
+        else if (!logy && flat_range(panel, &lo, &hi))
             fprintf(out, "set yrange [%.10g:%.10g]   # the values are constant to 1e-3\n", lo,
                     hi);
         else

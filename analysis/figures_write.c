@@ -397,7 +397,7 @@ static void gp_lines(FILE *out, const struct figure *fig)
           out);
     for (int i = 0; i < n_colours; i++) fprintf(out, "c%d = '%s'\n", i, okabe_ito[i]);
     fprintf(out,
-            "set style fill transparent solid 0.18 noborder\n"
+            "set style fill noborder\n"
             "set grid lc rgb '#d9d9d9' lw 0.5\n"
             "set xrange [0:1]\nset xtics 0.2\nset tics nomirror\nset border 3\n"
             "# Panels share the depth axis; margins are fixed so the plot areas line up.\n"
@@ -463,15 +463,19 @@ static void gp_lines(FILE *out, const struct figure *fig)
                     put_quoted(out, series->label);
                 }
         }
+        /* Bands get fainter as more overlap, so that many models do not pile up into grey. */
+        int n_bands = 0;
+        for (int s = 0; s < panel->n_series; s++) n_bands += panel->series[s].lo != NULL;
+        double opacity = n_bands <= 2 ? 0.2 : fmax(0.06, 0.4 / n_bands);
         for (int s = 0; s < panel->n_series; s++, block++) {
             const struct fig_series *series = &panel->series[s];
             fputs(first ? "" : ", \\\n     ", out);
             first = 0;
             if (series->lo)
                 fprintf(out,
-                        "'%s.dat' index %d using 2:4:5 with filledcurves lc rgb c%d notitle, "
-                        "\\\n     ",
-                        fig->name, block, series->colour % n_colours);
+                        "'%s.dat' index %d using 2:4:5 with filledcurves lc rgb c%d "
+                        "fs transparent solid %.2f notitle, \\\n     ",
+                        fig->name, block, series->colour % n_colours, opacity);
             fprintf(out, "'%s.dat' index %d using 2:3 with linespoints ", fig->name, block);
             gp_series_style(out, series);
             fputs(" notitle", out);

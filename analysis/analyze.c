@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "analysis/alignment.h"
 #include "analysis/analysis.h"
@@ -809,13 +810,16 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
         strata_log0("cka: %d pairs by %s", cka_pairs.n, cka_feature ? "feature-space cross products" : "ring Gram tiles");
     if (opt->verbose) {
         int64_t total_bytes = ds->n_total * cols * 4;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
         strata_log("ring: %lld bytes in %lld messages sent (data %lld bytes, (P-1)/P share %lld); "
                    "tsqr: %lld bytes in %lld messages; allreduce payload %lld bytes; ring %.2f s, "
-                   "tsqr %.2f s, total %.2f s",
+                   "tsqr %.2f s, total %.2f s; local rows %lld (%.1f MB); peak RSS %.1f MB",
                    (long long)stats->ring_bytes, (long long)stats->ring_messages,
                    (long long)total_bytes, (long long)(total_bytes * (nranks - 1) / nranks),
                    (long long)stats->tsqr_bytes, (long long)stats->tsqr_messages,
-                   (long long)stats->reduce_bytes, t_ring, t_tsqr, strata_now() - t_start);
+                   (long long)stats->reduce_bytes, t_ring, t_tsqr, strata_now() - t_start,
+                   (long long)ds->n_local, ds->n_local * cols * 4 / 1e6, ru.ru_maxrss / 1024.0);
     }
     pairs_free(&cka_pairs);
     pairs_free(&ret_pairs);

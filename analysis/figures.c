@@ -40,6 +40,17 @@ static int name_matches(const char *name, const char *pattern)
     return strncmp(name, pattern, len) == 0 && (name[len] == '\0' || name[len] == '_');
 }
 
+/* A skipped entry ("NAME: why") concerns the selection: no --only, or NAME matches one. */
+static int skip_selected(const char *skipped, char **only, int n_only)
+{
+    for (int k = 0; k < n_only; k++) {
+        size_t len = strlen(only[k]);
+        if (strncmp(skipped, only[k], len) == 0 && (skipped[len] == '_' || skipped[len] == ':'))
+            return 1;
+    }
+    return n_only == 0;
+}
+
 /* selected[i] for each figure; -1 with a message when an --only name selects nothing. */
 static int select_figures(const struct fig_list *list, char **only, int n_only, int *selected)
 {
@@ -50,8 +61,7 @@ static int select_figures(const struct fig_list *list, char **only, int n_only, 
             if (name_matches(list->figs[i].name, only[k])) selected[i] = 1, hits++;
         if (hits) continue;
         for (int s = 0; s < list->n_skipped; s++)
-            if (name_matches(list->skipped[s], only[k]) ||
-                strncmp(list->skipped[s], only[k], strlen(only[k])) == 0)
+            if (skip_selected(list->skipped[s], &only[k], 1))
                 return strata_error_set("--only %s: not drawn, its data is absent (%s)", only[k],
                                         list->skipped[s]);
         char names[2048] = "";
@@ -74,6 +84,11 @@ static void put_sources(FILE *out, const struct figure *fig)
         candidates[n++] = fig->heat.src;
         if (fig->heat.src_row_layer) candidates[n++] = fig->heat.src_row_layer;
         if (fig->heat.src_col_layer) candidates[n++] = fig->heat.src_col_layer;
+    }
+    for (int p = 0; fig->kind == FIG_SCALING && p < fig->n_panels && n < 4092; p++) {
+        candidates[n++] = fig->scaling[p].src;
+        if (fig->scaling[p].src_x) candidates[n++] = fig->scaling[p].src_x;
+        if (fig->scaling[p].src_layer) candidates[n++] = fig->scaling[p].src_layer;
     }
     for (int p = 0; p < fig->n_panels; p++)
         for (int s = 0; s < fig->panels[p].n_series && n < 4092; s++) {
@@ -113,13 +128,17 @@ static int write_index(const struct fig_list *list, const int *selected,
         if (!selected[i]) continue;
         const struct figure *fig = &list->figs[i];
         fprintf(out, "\n## %s\n\n%s: %s.\n\n", fig->name, fig->title, fig->shows);
+        if (opt->png) fprintf(out, "![%s](%s.png)\n\n", fig->name, fig->name);
         fprintf(out, "- files: [pdf](%s.pdf), [png](%s.png), [data](%s.dat), [script](%s.gp)\n",
                 fig->name, fig->name, fig->name, fig->name);
         put_sources(out, fig);
     }
-    fputs("\n## Skipped\n\n", out);
-    if (list->n_skipped == 0) fputs("Nothing: every figure had its data.\n", out);
-    for (int s = 0; s < list->n_skipped; s++) fprintf(out, "- %s\n", list->skipped[s]);
+    fputs("\n## Skipped\n\nFigures (or lines) left out for lack of usable data:\n\n", out);
+    int n_skipped = 0;
+    for (int s = 0; s < list->n_skipped; s++)
+        if (skip_selected(list->skipped[s], opt->only, opt->n_only))
+            fprintf(out, "- %s\n", list->skipped[s]), n_skipped++;
+    if (n_skipped == 0) fputs("- nothing\n", out);
     int bad = ferror(out);
     if (fclose(out) != 0 || bad) return strata_error_set("%s: write failed", path);
     return 0;
@@ -255,6 +274,12 @@ int strata_figures_run(const struct strata_figures_options *opt)
     fig_collect(file, &list);
     H5Fclose(file);
 
+    int n_skipped = 0;
+    for (int s = 0; s < list.n_skipped; s++)
+        if (skip_selected(list.skipped[s], opt->only, opt->n_only)) {
+            strata_log0("figures: skipped %s", list.skipped[s]);
+            n_skipped++;
+        }
     int *selected = strata_calloc((size_t)list.n + 1, sizeof(int));
     rc = select_figures(&list, opt->only, opt->n_only, selected);
     if (rc == 0) rc = mkdir_p(opt->out_dir);
@@ -268,11 +293,11 @@ int strata_figures_run(const struct strata_figures_options *opt)
     if (rc == 0) rc = write_index(&list, selected, opt);
     if (rc == 0 && n_selected == 0)
         rc = strata_error_set("%s: no figure has its data (%d skipped, listed in %s/index.md)",
-                              opt->results_path, list.n_skipped, opt->out_dir);
+                              opt->results_path, n_skipped, opt->out_dir);
     if (rc == 0) rc = render_all(&list, selected, opt);
     if (rc == 0)
         strata_log0("figures: %d figure(s) in %s (%d skipped) in %.1f s", n_selected,
-                    opt->out_dir, list.n_skipped, strata_now() - t0);
+                    opt->out_dir, n_skipped, strata_now() - t0);
     free(selected);
     fig_list_free(&list);
     return rc;

@@ -42,8 +42,7 @@ static char *safe_stem(const char *s)
 static void add_skip(struct fig_list *out, char *why /* owned */)
 {
     out->skipped = strata_realloc(out->skipped, (size_t)(out->n_skipped + 1) * sizeof(char *));
-    out->skipped[out->n_skipped++] = why;
-    strata_log0("figures: skipped %s", why);
+    out->skipped[out->n_skipped++] = why; /* logged by the driver, for selected figures */
 }
 
 /* The pointer is valid until the next add_figure. */
@@ -94,6 +93,15 @@ static void figure_free(struct figure *f)
         free(f->panels[p].ylabel);
     }
     free(f->panels);
+    for (int p = 0; f->scaling && p < f->n_panels; p++) {
+        free(f->scaling[p].value);
+        free(f->scaling[p].x);
+        free(f->scaling[p].layer);
+        free(f->scaling[p].src);
+        free(f->scaling[p].src_x);
+        free(f->scaling[p].src_layer);
+    }
+    free(f->scaling);
     struct fig_heatmap *h = &f->heat;
     free(h->value);
     free(h->row_layer);
@@ -366,7 +374,8 @@ struct metric {
     int column;             /* column of a 2-D dataset, -1 for 1-D */
 };
 
-/* One panel per metric, one line per model and stream. */
+/* One panel per metric, one line per model and stream. Colour follows the model (the stream
+ * when there is only one model, so that image and caption differ by more than a dash). */
 static void stream_metric_figure(hid_t file, const struct catalog *c, struct fig_list *out,
                                  const char *name, const char *title, const char *shows,
                                  const struct metric *metrics, int n_metrics, const char *why)
@@ -383,7 +392,8 @@ static void stream_metric_figure(hid_t file, const struct catalog *c, struct fig
                 char base[1100];
                 snprintf(base, sizeof base, "/%s/%s", c->models[m], c->streams[s]);
                 add_series(file, out, p, f->name, base, metrics[k].candidates, base,
-                           fig_printf("%s · %s", c->labels[m], c->streams[s]), m, s,
+                           fig_printf("%s · %s", c->labels[m], c->streams[s]),
+                           c->n_models > 1 ? m : s, s,
                            metrics[k].column);
             }
     }
@@ -611,6 +621,62 @@ static void consecutive_cosine_figure(hid_t file, const struct catalog *c, struc
     free(steps);
 }
 
+/* GRIDE's ID against its scale n1, one panel per model and stream, one line per layer. */
+static void gride_scaling_figure(hid_t file, const struct catalog *c, struct fig_list *out)
+{
+    struct figure *f = add_figure(out, strata_strdup("gride_scaling"),
+                                  strata_strdup("GRIDE intrinsic dimension vs scale"),
+                                  strata_strdup("GRIDE estimate at neighbourhood ranks n1 = 1, 2, "
+                                                "4, ... (n2 = 2 n1), one line per layer coloured "
+                                                "by depth, one panel per model and stream"),
+                                  FIG_SCALING);
+    for (int m = 0; m < c->n_models; m++)
+        for (int s = 0; s < c->n_streams; s++) {
+            char owner[1100], path[1200];
+            snprintf(owner, sizeof owner, "/%s/%s", c->models[m], c->streams[s]);
+            snprintf(path, sizeof path, "%s/id/gride_scaling", owner);
+            struct fig_scaling sc = {0};
+            size_t dims[2];
+            int rc = fig_h5_read(file, path, 2, dims, &sc.value);
+            if (rc == 0) continue;
+            if (rc == 1) rc = load_layers(file, NULL, owner, dims[0], &sc.layer, &sc.src_layer);
+            if (rc == 1) {
+                rc = fig_h5_attr_array(file, path, "n1", dims[1], &sc.x);
+                if (rc == 1) sc.src_x = fig_printf("%s@n1", path);
+                if (rc == 0) { /* n1 = 1, 2, 4, ... as io/results.h says */
+                    sc.x = strata_malloc(dims[1] * sizeof(double));
+                    for (size_t j = 0; j < dims[1]; j++) sc.x[j] = ldexp(1.0, (int)j);
+                    rc = 1;
+                }
+            }
+            if (rc != 1) {
+                add_skip(out, fig_printf("%s: %s", f->name, strata_error_get()));
+                free(sc.value);
+                free(sc.layer);
+                free(sc.src_layer);
+                free(sc.x);
+                continue;
+            }
+            sc.rows = dims[0];
+            sc.cols = dims[1];
+            sc.src = strata_strdup(path);
+            sc.depth_l = 0;
+            for (size_t i = 0; i < sc.rows; i++) sc.depth_l = fmax(sc.depth_l, sc.layer[i]);
+            if (sc.depth_l <= 0) sc.depth_l = 1;
+            char *title = fig_printf("%s · %s", c->labels[m], c->streams[s]);
+            add_panel(f, title, "intrinsic dimension");
+            free(title);
+            f->scaling = strata_realloc(f->scaling, (size_t)f->n_panels * sizeof(struct fig_scaling));
+            f->scaling[f->n_panels - 1] = sc;
+        }
+    if (f->n_panels == 0) {
+        char *note = fig_printf("%s: no /<model>/<stream>/id/gride_scaling dataset", f->name);
+        figure_free(f);
+        out->n--;
+        add_skip(out, note);
+    }
+}
+
 /* ---- heatmaps ------------------------------------------------------------------------------ */
 static void heatmap_figure(hid_t file, struct fig_list *out, const char *path, char *name,
                            char *title, const char *row_owner, const char *col_owner,
@@ -620,6 +686,9 @@ static void heatmap_figure(hid_t file, struct fig_list *out, const char *path, c
     double *value = NULL, *row_layer = NULL, *col_layer = NULL;
     char *src_row = NULL, *src_col = NULL;
     int rc = fig_h5_read(file, path, 2, dims, &value);
+    if (rc == 1 && (dims[0] < 2 || dims[1] < 2)) /* gnuplot's image needs a 2 x 2 grid */
+        rc = strata_error_set("%s is %zu x %zu; a heatmap needs at least 2 x 2 layers", path,
+                              dims[0], dims[1]);
     if (rc == 1) rc = load_layers(file, NULL, row_owner, dims[0], &row_layer, &src_row);
     if (rc == 1) rc = load_layers(file, NULL, col_owner, dims[1], &col_layer, &src_col);
     if (rc != 1) {
@@ -668,7 +737,8 @@ static const struct {
 } matrix_kinds[] = {
     {"cka", "cka", "linear CKA", "CKA", "cka"},
     {"cka_unbiased", "cka_unbiased", "linear CKA, unbiased HSIC", "CKA (unbiased)", "cka_unbiased"},
-    {"overlap_matrix", "overlap_matrix", "neighbourhood overlap", "Overlap", "overlap"},
+    {"overlap_matrix", "overlap_matrix", "neighbourhood overlap", "Neighbourhood overlap",
+     "overlap"},
 };
 
 static void matrix_figures(hid_t file, const struct catalog *c, struct fig_list *out)
@@ -759,6 +829,7 @@ int fig_collect(hid_t file, struct fig_list *out)
                          "mean L2 norm of the stream's (pooled) token states per layer, log scale",
                          norms, 1, "no /<model>/<stream>/norms dataset");
     consecutive_cosine_figure(file, &c, out);
+    gride_scaling_figure(file, &c, out);
     catalog_free(&c);
     return 0;
 }

@@ -43,15 +43,29 @@ struct fig_heatmap {
     char *cb_label;               /* colour bar label */
 };
 
-enum { FIG_LINES, FIG_HEATMAP };
+/* One panel of a scale figure: a matrix [rows = layers, cols = scales] drawn as one line per
+ * layer over the scale (x, log 2), coloured by the layer's depth (GRIDE's ID vs n1). */
+struct fig_scaling {
+    size_t rows, cols;
+    double *value;       /* [rows, cols] */
+    double *x;           /* [cols] scale (n1) */
+    double *layer;       /* [rows] layer index */
+    double depth_l;      /* depth = layer / L */
+    char *src;           /* dataset path */
+    char *src_x;         /* "PATH@n1", or NULL: x = 2^column */
+    char *src_layer;     /* "PATH@layers", or NULL: the row index */
+};
+
+enum { FIG_LINES, FIG_HEATMAP, FIG_SCALING };
 
 struct figure {
     char *name;     /* file stem, [A-Za-z0-9_.-] only */
     char *title;
     char *shows;    /* one sentence for the index */
     int kind;
-    struct fig_panel *panels; /* FIG_LINES */
+    struct fig_panel *panels; /* FIG_LINES; FIG_SCALING: titles and labels only */
     int n_panels;
+    struct fig_scaling *scaling; /* FIG_SCALING: [n_panels] */
     struct fig_heatmap heat;  /* FIG_HEATMAP */
 };
 

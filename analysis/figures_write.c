@@ -85,7 +85,7 @@ static double plot_in(const struct figure *fig)
 static double figure_height_in(const struct figure *fig)
 {
     if (fig->kind == FIG_HEATMAP) return 3.1;
-    double h = TITLE_IN + legend_in(fig) + BOTTOM_IN;
+    double h = TITLE_IN + (fig->kind == FIG_SCALING ? 0 : legend_in(fig)) + BOTTOM_IN;
     for (int p = 0; p < fig->n_panels; p++)
         h += panel_title_in(&fig->panels[p]) + plot_in(fig) + (p > 0 ? GAP_IN : 0);
     return h;
@@ -219,6 +219,38 @@ static void write_matrix(FILE *out, const struct fig_heatmap *h)
     }
 }
 
+static void write_scaling(FILE *out, int *block, const struct fig_panel *p,
+                          const struct fig_scaling *sc)
+{
+    for (size_t i = 0; i < sc->rows; i++) {
+        fprintf(out, "# block %d: panel '", (*block)++);
+        put_text(out, p->title);
+        fputs("', one layer\n# column 1: n1 = ", out);
+        put_text(out, sc->src_x ? sc->src_x : "2 ** row index");
+        fprintf(out, "\n# column 2: ");
+        put_text(out, sc->src);
+        fprintf(out, "[%zu,:]\n# column 3: layer = ", i);
+        if (sc->src_layer) {
+            put_text(out, sc->src_layer);
+            fprintf(out, "[%zu]", i);
+        } else {
+            fprintf(out, "%zu", i);
+        }
+        fprintf(out, "\n# column 4: depth = column 3 / %.10g\n", sc->depth_l);
+        for (size_t j = 0; j < sc->cols; j++) {
+            put_number(out, sc->x[j]);
+            fputc(' ', out);
+            put_number(out, sc->value[i * sc->cols + j]);
+            fputc(' ', out);
+            put_number(out, sc->layer[i]);
+            fputc(' ', out);
+            put_number(out, sc->layer[i] / sc->depth_l);
+            fputc('\n', out);
+        }
+        fputs("\n\n", out);
+    }
+}
+
 int fig_write_dat(const struct figure *fig, const char *dir, const char *results_path)
 {
     char path[4096];
@@ -227,6 +259,10 @@ int fig_write_dat(const struct figure *fig, const char *dir, const char *results
     dat_header(out, fig, results_path);
     if (fig->kind == FIG_HEATMAP) {
         write_matrix(out, &fig->heat);
+    } else if (fig->kind == FIG_SCALING) {
+        int block = 0;
+        for (int p = 0; p < fig->n_panels; p++)
+            write_scaling(out, &block, &fig->panels[p], &fig->scaling[p]);
     } else {
         int block = 0;
         for (int p = 0; p < fig->n_panels; p++)
@@ -264,6 +300,15 @@ static void gp_preamble(FILE *out, const struct figure *fig, const char *results
             fig->name);
 }
 
+static void gp_viridis(FILE *out)
+{
+    fputs("# viridis (perceptually uniform) from its published control points\n"
+          "set palette defined (",
+          out);
+    for (int i = 0; i < 10; i++) fprintf(out, "%s%d '%s'", i ? ", " : "", i, viridis[i]);
+    fputs(")\n", out);
+}
+
 static void gp_ticks(FILE *out, const char *axis, const double *layer, size_t n)
 {
     size_t step = (n + 7) / 8; /* at most ~8 labels */
@@ -282,11 +327,8 @@ static void gp_heatmap(FILE *out, const struct figure *fig)
         lo = fmin(lo, h->value[i]);
         hi = fmax(hi, h->value[i]);
     }
-    fputs("# viridis (perceptually uniform) from its published control points\nset palette "
-          "defined (",
-          out);
-    for (int i = 0; i < 10; i++) fprintf(out, "%s%d '%s'", i ? ", " : "", i, viridis[i]);
-    fputs(")\nset title ", out);
+    gp_viridis(out);
+    fputs("# NaN cells stay white\nset title ", out);
     put_quoted(out, fig->title);
     fputs("\nset xlabel ", out);
     put_quoted(out, h->col_label);
@@ -399,6 +441,49 @@ static void gp_lines(FILE *out, const struct figure *fig)
     fputs("unset multiplot\n", out);
 }
 
+static void gp_scaling(FILE *out, const struct figure *fig)
+{
+    double height = figure_height_in(fig);
+    gp_viridis(out);
+    fprintf(out,
+            "set grid lc rgb '#d9d9d9' lw 0.5\n"
+            "set logscale x 2\nset tics nomirror\nset border 3\n"
+            "set cbrange [0:1]\nset cbtics 0.25\nset cblabel 'depth (layer / L)'\n"
+            "set colorbox user origin screen %.4f, screen %.4f size screen 0.03, screen %.4f\n"
+            "unset key\n"
+            "# Panels share the scale axis; margins are fixed so the plot areas line up.\n"
+            "set lmargin at screen %.4f\nset rmargin at screen %.4f\n",
+            RIGHT_FRACTION - 0.15, BOTTOM_IN / height,
+            1 - (TITLE_IN + PANEL_TITLE_IN + BOTTOM_IN) / height, LEFT_FRACTION,
+            RIGHT_FRACTION - 0.19);
+    fputs("set multiplot title ", out);
+    put_quoted(out, fig->title);
+    fputs("\n", out);
+    double top_in = TITLE_IN;
+    int block = 0;
+    for (int p = 0; p < fig->n_panels; p++) {
+        const struct fig_panel *panel = &fig->panels[p];
+        top_in += panel_title_in(panel) + (p > 0 ? GAP_IN : 0);
+        fprintf(out, "\n# panel %d\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n", p,
+                1 - top_in / height, 1 - (top_in + plot_in(fig)) / height);
+        top_in += plot_in(fig);
+        fputs("set title ", out);
+        put_quoted(out, panel->title);
+        fputs("\nset ylabel ", out);
+        put_quoted(out, panel->ylabel);
+        fputs(p == fig->n_panels - 1 ? "\nset xlabel 'neighbourhood rank n1 (n2 = 2 n1)'\n"
+                                     : "\nunset xlabel\n",
+              out);
+        /* one line per layer, its colour from the depth (column 4) */
+        fprintf(out,
+                "plot for [b=%d:%d] '%s.dat' index b using 1:2:4 with linespoints lc palette "
+                "pt 7 ps ps*0.7 notitle\n",
+                block, block + (int)fig->scaling[p].rows - 1, fig->name);
+        block += (int)fig->scaling[p].rows;
+    }
+    fputs("unset multiplot\n", out);
+}
+
 int fig_write_gp(const struct figure *fig, const char *dir, const char *results_path)
 {
     char path[4096];
@@ -407,6 +492,8 @@ int fig_write_gp(const struct figure *fig, const char *dir, const char *results_
     gp_preamble(out, fig, results_path);
     if (fig->kind == FIG_HEATMAP)
         gp_heatmap(out, fig);
+    else if (fig->kind == FIG_SCALING)
+        gp_scaling(out, fig);
     else
         gp_lines(out, fig);
     return close_out(out, path);

@@ -237,6 +237,8 @@ int strata_config_load(const char *path, strata_model_config *cfg)
             if (r.rc == 0) read_vision(&r, vc, &cfg->vision);
             r.section = "";
         }
+        /* transformers 5 reads the LM head tie from the top level of a LLaVA config */
+        if (get_bool(&r, root, "tie_word_embeddings", 0)) cfg->text.tie_word_embeddings = 1;
         int id = get_int(&r, root, "image_token_index", 32000);
         cfg->image_token_id = get_int(&r, root, "image_token_id", id);
         json_t *fl = field(&r, root, "vision_feature_layer");

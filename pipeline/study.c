@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "strata.h"
 
@@ -285,7 +286,25 @@ static char *resolve_path(parse_ctx *c, const char *p)
         free(joined);
         return real;
     }
-    return joined;
+    /* Not there yet (an output folder): drop "." and resolve ".." by hand. */
+    char *out = strata_malloc(strlen(joined) + 2);
+    size_t n = 0;
+    char *save = NULL;
+    for (char *part = strtok_r(joined, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+        if (strcmp(part, ".") == 0) continue;
+        if (strcmp(part, "..") == 0) {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--;
+            continue;
+        }
+        out[n++] = '/';
+        memcpy(out + n, part, strlen(part));
+        n += strlen(part);
+    }
+    if (n == 0) out[n++] = '/';
+    out[n] = '\0';
+    free(joined);
+    return out;
 }
 
 /* ---- sections ----------------------------------------------------------------------------- */
@@ -718,7 +737,30 @@ static void syntax_error(const char *origin, const char *captured)
     strata_error_set("%s: no YAML document in it (an empty file?)", origin);
 }
 
-static strata_study *load(const char *text, const char *path, const char *origin, const char *base_dir)
+/* YAML here is UTF-8 without NUL; checked before libfyaml sees it (libfyaml 0.7.12 loops
+ * forever on some invalid UTF-8 in directives). Sets "<origin>:<line>:<column>: ..." */
+static int check_utf8(const char *text, size_t len, const char *origin)
+{
+    int line = 1, column = 1;
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t cp = 0;
+        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)text + i,
+                                              (utf8proc_ssize_t)(len - i), &cp);
+        if (n <= 0 || cp == 0)
+            return strata_error_set("%s:%d:%d: %s (a study spec is UTF-8 text)", origin, line,
+                                    column, cp == 0 && n > 0 ? "NUL character" : "invalid UTF-8");
+        i += (size_t)n;
+        if (cp == '\n') {
+            line++;
+            column = 1;
+        } else {
+            column++;
+        }
+    }
+    return 0;
+}
+
+static strata_study *load(const char *text, size_t text_len, const char *origin, const char *base_dir)
 {
     diag_capture captured = {{0}};
     struct fy_diag_cfg dcfg;
@@ -735,13 +777,11 @@ static strata_study *load(const char *text, const char *path, const char *origin
         .userdata = NULL,
         .diag = diag,
     };
-    if (!text && access(path, R_OK) != 0) {
-        strata_error_set("%s: cannot read the study spec (%s)", origin, strerror(errno));
+    if (check_utf8(text, text_len, origin) != 0) {
         if (diag) fy_diag_destroy(diag);
         return NULL;
     }
-    struct fy_document *doc = text ? fy_document_build_from_string(&cfg, text, FY_NT)
-                                   : fy_document_build_from_file(&cfg, path);
+    struct fy_document *doc = fy_document_build_from_string(&cfg, text, text_len);
     if (!doc || (diag && fy_diag_got_error(diag))) {
         syntax_error(origin, captured.first);
         if (doc) fy_document_destroy(doc);
@@ -808,14 +848,22 @@ strata_study *strata_study_load(const char *path)
         strata_error_set("%s: cannot resolve the spec's folder (%s)", path, strerror(errno));
         return NULL;
     }
-    strata_study *s = load(NULL, path, path, base);
+    size_t len = 0;
+    char *text = strata_read_file(path, &len);
+    if (!text) {
+        strata_error_prefix("cannot read the study spec");
+        free(base);
+        return NULL;
+    }
+    strata_study *s = load(text, len, path, base);
+    free(text);
     free(base);
     return s;
 }
 
 strata_study *strata_study_load_string(const char *text, const char *origin, const char *base_dir)
 {
-    return load(text, NULL, origin, base_dir);
+    return load(text, strlen(text), origin, base_dir);
 }
 
 static void resources_free(strata_study_resources *r)

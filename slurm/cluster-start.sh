@@ -44,7 +44,7 @@ SlurmdUser=root
 AuthType=auth/none
 CredType=cred/none
 # A requeued job waits CredExpire+1 s before it may start again (default 120 s).
-AuthInfo=cred_expire=10
+AuthInfo=cred_expire=5
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres

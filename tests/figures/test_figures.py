@@ -111,26 +111,45 @@ def check_block(h5, name, spec, data, used):
             check(np.all(got == np.round(got)) and got.min() == 0, where)
         elif m := re.fullmatch(r"layer = column (\d+)", s):
             check(close(got, col[int(m.group(1))]), where)
-        elif m := re.fullmatch(r"layer = (\S+)@layers(?:\[column (\d+)\])?", s):
-            obj = m.group(1)
-            check(obj in h5 and "layers" in h5[obj].attrs, f"{where}: no such attribute")
-            if obj in h5 and "layers" in h5[obj].attrs:
-                attr = np.asarray(h5[obj].attrs["layers"], dtype=float)
-                want = attr[col[int(m.group(2))].astype(int)] if m.group(2) else attr
+        elif m := re.fullmatch(r"(layer|n1) = (\S+)@(layers|n1)(?:\[column (\d+)\]|\[(\d+)\])?", s):
+            obj, attr_name = m.group(2), m.group(3)
+            check(obj in h5 and attr_name in h5[obj].attrs, f"{where}: no such attribute")
+            if obj in h5 and attr_name in h5[obj].attrs:
+                attr = np.asarray(h5[obj].attrs[attr_name], dtype=float)
+                if m.group(4):
+                    want = attr[col[int(m.group(4))].astype(int)]
+                elif m.group(5):
+                    want = np.full(len(got), attr[int(m.group(5))])
+                else:
+                    want = attr
                 check(close(got, want), where)
-                used.add(obj + "@layers")
+                used.add(f"{obj}@{attr_name}")
+        elif m := re.fullmatch(r"layer = (\d+)", s):
+            check(close(got, np.full(len(got), float(m.group(1)))), where)
+        elif s == "n1 = 2 ** row index":
+            check(close(got, 2.0 ** np.arange(len(got))), where)
         elif m := re.fullmatch(r"depth = column (\d+) / (\S+)", s):
             layer = col[int(m.group(1))]
             depth_l = float(m.group(2))
             check(close(got, layer / depth_l), where)
             # L is the model's last layer index: the largest kept layer (attribute "layers"),
-            # or n - 1 when every layer is kept (no attribute).
-            m1 = re.fullmatch(r"layer = (\S+)@layers", spec.get(1, ""))
-            if m1 and m1.group(1) in h5:
-                want_l = float(np.max(h5[m1.group(1)].attrs["layers"]))
+            # or the last row index when every layer is kept (no attribute).
+            ref = spec.get(int(m.group(1)), "")
+            ma = re.fullmatch(r"layer = (\S+)@layers.*", ref)
+            matrix = [re.fullmatch(r"(\S+)\[\d+,:\]", v) for v in spec.values()]
+            matrix = [x.group(1) for x in matrix if x]
+            if ma and ma.group(1) in h5:
+                want_l = float(np.max(h5[ma.group(1)].attrs["layers"]))
+            elif matrix and matrix[0] in h5:
+                want_l = float(h5[matrix[0]].shape[0] - 1)
             else:
                 want_l = float(len(layer) - 1)
             check(abs(depth_l - max(want_l, 1)) < 1e-12, f"{where}: L={depth_l}, expected {want_l}")
+        elif m := re.fullmatch(r"(\S+)\[(\d+),:\]", s):
+            ds = dataset(h5, m.group(1))
+            used.add(m.group(1))
+            if ds is not None:
+                check(close(got, ds[int(m.group(2)), :]), where)
         elif m := re.fullmatch(r"(\S+)\[column (\d+), column (\d+)\]", s):
             ds = dataset(h5, m.group(1))
             used.add(m.group(1))
@@ -153,8 +172,8 @@ def check_block(h5, name, spec, data, used):
             check(False, f"{where}: unknown column spec")
 
 
-# Not drawn: raw spectra, per-layer counts, the GRIDE scaling curves (io/results.h).
-NOT_DRAWN = re.compile(r".*/(spectrum|explained_variance|id/n_\w+|id/gride_scaling\w*)$")
+# Not drawn: raw spectra, per-layer counts, the distances of the GRIDE scales (io/results.h).
+NOT_DRAWN = re.compile(r".*/(spectrum|explained_variance|id/n_\w+|id/gride_scaling_r)$")
 
 
 def drawn_datasets(h5):
@@ -202,7 +221,30 @@ def expected_figures(h5):
                 names.add("norms")
             if "consecutive_cosine" in g:
                 names.add("consecutive_cosine")
+            if "id" in g and "gride_scaling" in g["id"]:
+                names.add("gride_scaling")
     return names
+
+
+OKABE_ITO = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+             "#F0E442"}
+VIRIDIS_ENDS = ("#440154", "#FDE725")  # viridis' published first and last colours
+
+
+def check_style(h5, name, gp):
+    """One style: Okabe-Ito line colours, legends naming models, viridis with a colour bar,
+    labelled axes."""
+    models = {h5[m].attrs.get("model_name", m) for m in h5 if m != "cross"}
+    check("set xlabel '" in gp and "set ylabel '" in gp, f"{name}.gp: unlabelled axes")
+    if "with image" in gp or "lc palette" in gp:
+        check(all(c in gp for c in VIRIDIS_ENDS), f"{name}.gp: not the viridis map")
+        check("set cblabel '" in gp and "unset colorbox" not in gp, f"{name}.gp: no colour bar")
+        return
+    colours = set(re.findall(r"c\d = '(#[0-9A-Fa-f]{6})'", gp))
+    check(colours <= OKABE_ITO and colours, f"{name}.gp: colours {colours} not Okabe-Ito")
+    titles = re.findall(r"title '([^']*) · [^']*'", gp)
+    check(titles and all(t in models for t in titles),
+          f"{name}.gp: legend entries {titles} do not name models {models}")
 
 
 def check_png(path, gp_path):
@@ -256,8 +298,12 @@ def case_render(results=None):
             # the script plots every block of its .dat
             with open(os.path.join(figdir, f"{name}.gp")) as f:
                 gp = f.read()
+            plotted = {int(b) for b in re.findall(r"index (\d+) ", gp)}
+            for lo, hi in re.findall(r"for \[b=(\d+):(\d+)\]", gp):
+                plotted |= set(range(int(lo), int(hi) + 1))
             for b in range(len(blocks)):
-                check(f"index {b} " in gp or len(blocks) == 1, f"{name}.gp does not plot block {b}")
+                check(b in plotted or len(blocks) == 1, f"{name}.gp does not plot block {b}")
+            check_style(h5, name, gp)
             check_png(os.path.join(figdir, f"{name}.png"), os.path.join(figdir, f"{name}.gp"))
             check_pdf(os.path.join(figdir, f"{name}.pdf"), scratch)
             section = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", index, re.M | re.S)

@@ -38,4 +38,5 @@ SMALL = {
     "clip33c24": clip(33, 24),
     "siglip24x20": siglip(24, 20),
     "llava_pad30c24": llava_pad(30, 24),
+    "clip20c24": clip(20, 24),  # crop larger than the resized image: zero padding
 }

@@ -272,6 +272,49 @@ static void test_configs(void)
     strata_preprocess_config_free(cfg);
 }
 
+/* Every committed image through every kind of chain (crop, crop larger than the image, pad,
+ * fixed size, bilinear): run here so the ASan pass covers the resize code; values must be the
+ * normalised range of 0..255 ((0 - mean) / std .. (1 - mean) / std). Exactness against PIL and
+ * transformers is test_pixels.py's job. */
+static void test_preprocess_ranges(void)
+{
+    static const char *configs[] = {
+        "{\"image_processor_type\": \"CLIPImageProcessor\", \"size\": {\"shortest_edge\": 33}, \"crop_size\": 24}",
+        "{\"image_processor_type\": \"CLIPImageProcessor\", \"size\": {\"shortest_edge\": 20}, \"crop_size\": 24}",
+        "{\"image_processor_type\": \"LlavaImageProcessor\", \"do_pad\": true, \"size\": {\"shortest_edge\": 30}, \"crop_size\": 24}",
+        "{\"image_processor_type\": \"SiglipImageProcessor\", \"size\": {\"height\": 24, \"width\": 20}}",
+        "{\"image_processor_type\": \"CLIPImageProcessor\", \"resample\": 2, \"size\": {\"shortest_edge\": 300}, \"crop_size\": 280}",
+    };
+    static const char *names[] = {"rgb_420.jpg", "tall_thin.png", "wide_thin.jpg", "tiny.png", "exif8.jpg", "cmyk.jpg"};
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        strata_preprocess_config *cfg = strata_preprocess_config_parse(configs[c], "test");
+        T_CHECK(cfg != NULL, "config %zu: %s", c, strata_error_get());
+        if (!cfg) continue;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            strata_image img;
+            if (strata_image_load(data_path(names[i]), &img)) {
+                T_CHECK(0, "%s: %s", names[i], strata_error_get());
+                continue;
+            }
+            int h = 0, w = 0;
+            T_CHECK(strata_preprocess_output_size(cfg, img.height, img.width, &h, &w) == 0, "size");
+            float *pv = strata_malloc(sizeof(float) * 3 * h * w);
+            uint8_t *u8 = strata_malloc((size_t)h * w * 3);
+            T_CHECK(strata_preprocess_run(cfg, &img, pv, u8) == 0, "run: %s", strata_error_get());
+            long bad = 0;
+            for (int ch = 0; ch < 3; ch++) {
+                float lo = (0.0f - cfg->mean[ch]) / cfg->std[ch] - 1e-6f, hi = (1.0f - cfg->mean[ch]) / cfg->std[ch] + 1e-6f;
+                for (long p = 0; p < (long)h * w; p++) bad += !(pv[ch * h * w + p] >= lo && pv[ch * h * w + p] <= hi);
+            }
+            T_CHECK(bad == 0, "config %zu %s: %ld values out of range", c, names[i], bad);
+            free(pv);
+            free(u8);
+            strata_image_free(&img);
+        }
+        strata_preprocess_config_free(cfg);
+    }
+}
+
 int main(void)
 {
     const char *src = getenv("STRATA_SOURCE_DIR");
@@ -280,5 +323,6 @@ int main(void)
     test_threads();
     test_manifests();
     test_configs();
+    test_preprocess_ranges();
     return t_finish("test_image_inputs");
 }

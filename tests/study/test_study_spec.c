@@ -127,6 +127,22 @@ static void test_good(void)
     strata_study_free(s);
 }
 
+/* An output folder that does not exist yet is still made absolute and clean. */
+static void test_output_path(void)
+{
+    strata_study *s = strata_study_load_string(
+        "name: d\noutput: ../study_spec/./x/../new//out/\ndataset: data/manifest.jsonl\n"
+        "models: [{name: a, path: ./models/../models/a, kind: vlm}]\n", "p.yaml", dir);
+    T_CHECK(s != NULL, "spec: %s", strata_error_get());
+    if (!s) return;
+    char expect[8192];
+    snprintf(expect, sizeof expect, "%s/new/out", dir);
+    T_CHECK(strcmp(s->output, expect) == 0, "output %s, want %s", s->output, expect);
+    snprintf(expect, sizeof expect, "%s/models/a", dir);
+    T_CHECK(strcmp(s->models[0].path, expect) == 0, "model path %s", s->models[0].path);
+    strata_study_free(s);
+}
+
 /* A bad spec: the message must start with "bad.yaml:<line>:<column>: " and say `why`. Columns
  * are those of the offending value (of its text, inside quotes, for quoted scalars). */
 static void expect_error(const char *yaml, const char *where, const char *why)
@@ -189,6 +205,9 @@ static void test_bad(void)
     expect_error(HEAD MODEL "name: again\n", "bad.yaml:6:1: ", "duplicate key");
     expect_error(HEAD "models:\n  - {name: a, path: models/a, kind: vlm\n", "bad.yaml:", "YAML syntax error");
     expect_error("- a\n- b\n", "bad.yaml:1:3: ", "a study spec is a mapping");
+    /* libfyaml 0.7.12 loops forever on this one (found by tests/fuzz/fuzz_study.c). */
+    expect_error("%\xff\xff\xff\n", "bad.yaml:1:2: ", "invalid UTF-8");
+    expect_error("name: d\xc3\n", "bad.yaml:1:8: ", "invalid UTF-8");
 }
 
 /* Quoted strings come out of bash unchanged, and nothing in them runs. */
@@ -238,6 +257,7 @@ int main(void)
     write_file("models/b/config.json", "{}\n");
     write_file("data/manifest.jsonl", "{\"id\": \"0\"}\n");
     test_good();
+    test_output_path();
     test_bad();
     test_quoting();
     return t_finish("test_study_spec");

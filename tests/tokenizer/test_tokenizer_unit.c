@@ -46,6 +46,8 @@ static void test_bad_files(void)
 {
     expect_refused("/nonexistent/tokenizer.json", "/nonexistent/tokenizer.json", "");
     FILE *f = fopen(t_tmp_path("notjson.json"), "w");
+    T_CHECK(f != NULL, "cannot write %s", t_tmp_path("notjson.json"));
+    if (!f) return;
     fputs("{\"model\": [1, 2,", f);
     fclose(f);
     expect_refused(t_tmp_path("notjson.json"), "notjson.json", "line 1");
@@ -146,6 +148,8 @@ static void test_config_ids(void)
     char path[4200];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     FILE *f = fopen(path, "w");
+    T_CHECK(f != NULL, "cannot write %s", path);
+    if (!f) return;
     fputs("{\"bos_token\": \"<s>\", \"eos_token\": {\"content\": \"</s>\", \"lstrip\": false}, "
           "\"pad_token\": null, \"add_bos_token\": true}", f);
     fclose(f);
@@ -157,6 +161,7 @@ static void test_config_ids(void)
     T_CHECK(strata_tokenizer_pad_id(tok) == -1, "pad null -> -1");
     strata_tokenizer_free(tok);
     f = fopen(path, "w");
+    if (!f) return;
     fputs("{\"bos_token\": ", f);
     fclose(f);
     T_CHECK(strata_tokenizer_load_dir(dir) == NULL, "broken tokenizer_config.json refused");

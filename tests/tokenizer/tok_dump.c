@@ -10,6 +10,11 @@
 #include "io/tokenizer.h"
 #include "strata.h"
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
+}
+
 static void print_ids(const int32_t *ids, int n)
 {
     for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
@@ -35,11 +40,7 @@ int main(int argc, char **argv)
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
         size_t len = (size_t)got / 2;
         char *text = malloc(len + 1);
-        for (size_t i = 0; i < len; i++) {
-            unsigned v;
-            sscanf(line + 2 * i, "%2x", &v);
-            text[i] = (char)v;
-        }
+        for (size_t i = 0; i < len; i++) text[i] = (char)(hexval(line[2 * i]) * 16 + hexval(line[2 * i + 1]));
         text[len] = '\0';
         int32_t *a = NULL, *b = NULL;
         int na = 0, nb = 0;

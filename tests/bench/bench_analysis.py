@@ -1,0 +1,158 @@
+"""Benchmark of `strata analyze` next to the references on the same data and cores, in one run:
+TwoNN + GRIDE vs dadapy, L x L linear CKA vs numpy (feature-space formula of Kornblith et al.
+2019, biased and debiased, one call per layer pair as researchers write it), results compared.
+Also peak RSS per rank at N and N/2 (memory O(N/P x D x layers + tile)).
+
+usage: bench_analysis.py STRATA_BIN WORKDIR [--n 20000] [--d 1024] [--layers 9] [--ranks 2]
+                         [--repeat 3] [--dadapy-layers 9]
+The archive is written with h5py in format v1 (d-dimensional curved manifolds, d = 4 + layer,
+in D dims with noise). Our runs: mpirun -np RANKS with OMP_NUM_THREADS=1 per rank; references:
+OPENBLAS/OMP threads = RANKS. Prints a Markdown table."""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import h5py
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+ap = argparse.ArgumentParser()
+ap.add_argument("strata")
+ap.add_argument("workdir")
+ap.add_argument("--n", type=int, default=20000)
+ap.add_argument("--d", type=int, default=1024)
+ap.add_argument("--layers", type=int, default=9)
+ap.add_argument("--ranks", type=int, default=2)
+ap.add_argument("--repeat", type=int, default=3)
+ap.add_argument("--dadapy-layers", type=int, default=9)
+args = ap.parse_args()
+N, D, L, P = args.n, args.d, args.layers, args.ranks
+os.makedirs(args.workdir, exist_ok=True)
+arch = os.path.join(args.workdir, f"bench_{N}_{D}_{L}.h5")
+
+if not os.path.exists(arch):
+    rng = np.random.default_rng(1)
+    with h5py.File(arch + ".tmp", "w") as f:
+        f.attrs["format"] = "strata-activations"
+        f.attrs["format_version"] = 1
+        f.attrs["complete"] = 1
+        f.require_group("model").attrs["name"] = "bench"
+        f.require_group("dataset").attrs["manifest_sha256"] = "0" * 64
+        f["samples/id"] = np.array([f"s{i}" for i in range(N)], dtype=object).astype(h5py.string_dtype())
+        f["samples/status"] = np.ones(N, np.int8)
+        f["samples/error"] = np.array([""] * N, dtype=object).astype(h5py.string_dtype())
+        ds = f.create_dataset("activations/image", (L, N, D), dtype=np.float32, chunks=(1, min(N, 1024), D))
+        ds.attrs["layers"] = np.arange(L, dtype=np.int64)
+        ds.attrs["hidden_size"] = D
+        ds.attrs["pool"] = "mean"
+        for l in range(L):
+            d = 4 + l
+            z = rng.uniform(-1, 1, size=(N, d)).astype(np.float32)
+            w = rng.normal(size=(d, D)).astype(np.float32)
+            ds[l] = np.sin(z @ w + rng.uniform(0, 6, size=D).astype(np.float32)) + \
+                1e-2 * rng.normal(size=(N, D)).astype(np.float32)
+    os.rename(arch + ".tmp", arch)
+
+env_ours = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
+def ours(metrics, out, extra=()):
+    cmd = ["mpirun", "--oversubscribe", "-np", str(P), "--bind-to", "none", args.strata, "analyze", arch,
+           "--out", out, "--metrics", metrics, "--k", "64", "--verbose", *extra]
+    t = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env_ours)
+    dt = time.time() - t
+    if p.returncode != 0:
+        sys.exit(f"strata analyze failed: {p.stderr[-2000:]}")
+    return dt, p.stderr
+
+
+def median_time(fn, n):
+    ts, last = [], None
+    for _ in range(n):
+        t, last = fn()
+        ts.append(t)
+    return statistics.median(ts), ts, last
+
+
+rows = []
+# ---- ID: strata vs dadapy ----
+out_id = os.path.join(args.workdir, "r_id.h5")
+t_id, ts_id, log_id = median_time(lambda: ours("id", out_id), args.repeat)
+import dadapy  # noqa: E402
+
+with h5py.File(arch) as f, h5py.File(out_id) as r:
+    t0 = time.time()
+    worst = 0.0
+    nl = min(args.dadapy_layers, L)
+    for l in range(nl):
+        x = f["activations/image"][l].astype(np.float64)
+        twonn = dadapy.Data(x, verbose=False, n_jobs=P).compute_id_2NN()[0]
+        gride, _, _ = dadapy.Data(x, verbose=False, n_jobs=P).return_id_scaling_gride(range_max=64)
+        worst = max(worst, abs(r["bench/image/id/twonn"][l] - twonn) / twonn,
+                    np.max(np.abs(r["bench/image/id/gride_scaling"][l] - gride) / gride))
+    t_dadapy = (time.time() - t0) * L / nl
+rows.append(("TwoNN + GRIDE (+ MLE k=64), all layers", t_id, ts_id, "dadapy 0.3 (2NN + gride, range 64)"
+             + ("" if nl == L else f", {nl} of {L} layers timed, scaled"), t_dadapy, f"max rel diff {worst:.1e}"))
+
+# ---- CKA: strata vs numpy ----
+out_cka = os.path.join(args.workdir, "r_cka.h5")
+t_cka, ts_cka, log_cka = median_time(lambda: ours("cka", out_cka), args.repeat)
+
+
+def cka_numpy(x, y, debiased):
+    """Feature-space linear CKA (Kornblith et al. 2019; debiased: Song et al. 2012's HSIC)."""
+    x = x - x.mean(0, keepdims=True)
+    y = y - y.mean(0, keepdims=True)
+    n = x.shape[0]
+
+    def hsic(a, b):
+        dot = np.linalg.norm(a.T @ b) ** 2
+        if not debiased:
+            return dot
+        sa, sb = np.sum(a * a, 1), np.sum(b * b, 1)
+        ka, kb = a @ a.sum(0) - sa, b @ b.sum(0) - sb
+        return (dot - sa @ sb + (np.sum(a.sum(0) ** 2) - sa.sum()) * (np.sum(b.sum(0) ** 2) - sb.sum())
+                / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (ka @ kb)) / (n * (n - 3))
+    return hsic(x, y) / np.sqrt(hsic(x, x) * hsic(y, y))
+
+
+with h5py.File(arch) as f, h5py.File(out_cka) as r:
+    xs = [f["activations/image"][l].astype(np.float64) for l in range(L)]
+    t0 = time.time()
+    cb = np.array([[cka_numpy(xs[a], xs[b], False) for b in range(L)] for a in range(L)])
+    t_np_b = time.time() - t0
+    t0 = time.time()
+    cu = np.array([[cka_numpy(xs[a], xs[b], True) for b in range(L)] for a in range(L)])
+    t_np_u = time.time() - t0
+    diff = max(np.max(np.abs(r["bench/cka/image__image"][()] - cb)),
+               np.max(np.abs(r["bench/cka_unbiased/image__image"][()] - cu)))
+rows.append(("CKA L x L, biased + unbiased", t_cka, ts_cka, "numpy feature-space CKA, L x L calls",
+             t_np_b + t_np_u, f"max abs diff {diff:.1e}"))
+
+# ---- peak RSS per rank at N and N/2 ----
+rss = {}
+for n in (N // 2, N):
+    _, log = ours("id", os.path.join(args.workdir, f"r_rss{n}.h5"), ("--samples", str(n)))
+    rss[n] = [float(m) for m in re.findall(r"peak RSS ([\d.]+) MB", log)]
+    local = [float(m) for m in re.findall(r"local rows \d+ \(([\d.]+) MB\)", log)]
+    rss[n] = (max(rss[n]), max(local))
+
+ring = re.findall(r"ring: (\d+) bytes in (\d+) messages sent \(data (\d+) bytes, \(P-1\)/P share (\d+)\)", log_id)
+print(f"\nN = {N}, D = {D}, {L} layers, {P} ranks; medians of {args.repeat} runs (all runs listed)\n")
+print("| what | strata | runs (s) | reference | reference (s) | strata speed-up | results |")
+print("|---|---|---|---|---|---|---|")
+for what, t, ts, ref, tr, res in rows:
+    print(f"| {what} | {t:.1f} s | {', '.join(f'{x:.1f}' for x in ts)} | {ref} | {tr:.1f} | {tr / t:.1f}x | {res} |")
+print()
+for b, m, d, share in ring:
+    print(f"- ring bytes sent by a rank: {b} in {m} messages; (P-1)/P of the data: {share}")
+for n, (peak, local) in rss.items():
+    print(f"- N = {n}: peak RSS per rank {peak:.0f} MB (local rows {local:.0f} MB)")

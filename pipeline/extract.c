@@ -692,6 +692,9 @@ static void print_summary(const run_state *r, const strata_extract_summary *sum,
                100 * sum->forward_seconds / t, 100 * sum->load_wait_seconds / t,
                100 * sum->write_seconds / t,
                100 * (t - sum->forward_seconds - sum->load_wait_seconds - sum->write_seconds) / t);
+    if (r->n_ranks > 1)
+        strata_log("forward time per rank: %.2f s .. %.2f s", sum->forward_min_seconds,
+                   sum->forward_max_seconds);
     if (sum->stopped)
         strata_log("stopped by a signal after a clean flush of round %d of %d: run the same "
                    "command again to resume (exit code %d)", rounds_done, n_rounds,
@@ -768,6 +771,12 @@ int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
         sum.archive_bytes = file_size(opt->out);
         exit_code = opt->fail_on_bad && sum.failed > 0 ? STRATA_EXIT_FAILURE : STRATA_EXIT_OK;
     }
+    /* the spread of forward time over ranks tells imbalance from I/O in the "writing and
+     * syncing" share (a collective write waits for the slowest rank) */
+    double fwd[2] = {sum.forward_seconds, -sum.forward_seconds}, fwd_ext[2];
+    STRATA_CHECK_MPI(MPI_Reduce(fwd, fwd_ext, 2, MPI_DOUBLE, MPI_MAX, 0, comm));
+    sum.forward_max_seconds = fwd_ext[0];
+    sum.forward_min_seconds = -fwd_ext[1];
     if (r.rank == 0) print_summary(&r, &sum, rounds_done, plan.n_rounds, exit_code);
 done:
     if (archive) strata_archive_close(archive);

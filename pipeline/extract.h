@@ -66,6 +66,7 @@ typedef struct {
     double seconds;                /* this run, from start to the end of the last round */
     double rounds_seconds;         /* of which the rounds (after setup) */
     double forward_seconds, load_wait_seconds, write_seconds; /* rank 0's, within the rounds */
+    double forward_min_seconds, forward_max_seconds;          /* over ranks (rank 0 only) */
     int stopped;                   /* 1 when a signal ended the run early (.partial kept) */
     int64_t archive_bytes;         /* size of the finished archive (or the .partial) */
 } strata_extract_summary;

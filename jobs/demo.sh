@@ -21,11 +21,11 @@ step() { echo; echo "== $*"; }
 
 if has mkmodel && has mkdata && has extract; then
   step "a tiny random LLaVA checkpoint (Hugging Face layout)"
-  "$strata" mkmodel --arch llava --preset tiny --out "$out/model"
+  "$strata" mkmodel --arch llava --preset tiny --out "$out/llava-tiny"
   step "$n synthetic images of coloured shapes, with captions"
   "$strata" mkdata --out "$out/data" --n "$n"
   step "extract: image and caption streams, every layer, $np ranks"
-  mpirun -np "$np" "$strata" extract --model "$out/model" --data "$out/data/manifest.jsonl" \
+  mpirun -np "$np" "$strata" extract --model "$out/llava-tiny" --data "$out/data/manifest.jsonl" \
     --out "$out/archive.h5" --streams image,caption,vision --overwrite --progress lines
 elif has mkarchive; then
   step "mkmodel/mkdata/extract not built yet: a synthetic archive instead"

@@ -37,9 +37,11 @@ void strata_extract_install_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
+    /* SA_RESTART: a read of an image interrupted by the signal must not fail that sample */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills */
+    sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second Ctrl-C kills */
     sigaction(SIGINT, &sa, NULL);
 }
 

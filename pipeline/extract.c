@@ -187,6 +187,12 @@ static int setup_backend(run_state *r)
 static int setup_model_and_inputs(run_state *r)
 {
     const strata_extract_options *opt = r->opt;
+    char out_dir[4096];
+    snprintf(out_dir, sizeof out_dir, "%s", opt->out);
+    const char *dir = dirname(out_dir);
+    if (access(dir, W_OK) != 0)
+        return strata_error_set("--out %s: the folder %s does not exist or is not writable",
+                                opt->out, dir);
     r->model = strata_model_load(opt->model_dir, r->backend, NULL);
     if (!r->model) return -1;
     r->info = *strata_model_get_info(r->model);

@@ -214,6 +214,8 @@ def mode_cli():
         (base + ["--layers", "99"], 1, "out of range"),
         (base + ["--pool", "median"], 1, "'median'"),
         (base + ["--template", "no image here {prompt}"], 1, "<image>"),
+        (["extract", "--model", model, "--data", manifest, "--out", "/nonexistent/x.h5"], 1,
+         "/nonexistent"),
         (["extract", "--model", os.path.join(tmp, "nowhere"), "--data", manifest, "--out", out],
          1, "nowhere"),
         (["extract", "--model", model, "--data", bad_manifest, "--out", out], 1, ["bad.jsonl", "2"]),

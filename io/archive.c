@@ -107,6 +107,8 @@ static hid_t file_access(MPI_Comm comm)
     /* 1.8 object headers: checksummed metadata (corruption is detected, not read as data) */
     STRATA_CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST));
     STRATA_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+    /* chunks start on file-system pages: ranks writing neighbouring chunks share no page */
+    STRATA_CHECK_H5(H5Pset_alignment(fapl, 4096, 4096));
     return fapl;
 }
 
@@ -148,6 +150,10 @@ static void write_1d(strata_archive *a, hid_t d, hid_t mtype, int64_t begin, int
                      const void *buf)
 {
     hid_t fspace = H5Dget_space(d);
+    if (H5Sget_simple_extent_npoints(fspace) == 0) { /* empty dataset (N = 0): same on all ranks */
+        H5Sclose(fspace);
+        return;
+    }
     hsize_t n = (hsize_t)(end - begin), start = (hsize_t)begin, one = 1;
     hid_t mspace = H5Screate_simple(1, n ? &n : &one, NULL);
     if (n) {
@@ -448,11 +454,6 @@ strata_archive *strata_archive_create(MPI_Comm comm, const char *path,
             close_archive(a);
             return NULL;
         }
-        int pending = 0;
-        for (int64_t i = 0; i < a->n_samples; i++) pending += a->status[i] == STRATA_SAMPLE_PENDING;
-        if (a->rank == 0)
-            strata_log("resuming %s: %lld of %lld samples still pending", a->partial,
-                       (long long)pending, (long long)a->n_samples);
         return a;
     }
     hid_t fapl = file_access(comm);
@@ -525,6 +526,7 @@ static int64_t write_stream(strata_archive *a, writer_stream *w, const strata_ar
                             const float *data)
 {
     strata_stream_info *s = &w->info;
+    if (s->n_rows == 0) return 0; /* an empty dataset: nothing to write, on every rank */
     int64_t row0 = s->ragged ? s->row_offset[r->sample_begin] : r->sample_begin;
     int64_t row1 = s->ragged ? s->row_offset[r->sample_end] : r->sample_end;
     int64_t rows = row1 - row0, count = (int64_t)s->n_layers * rows * s->hidden_size;
@@ -565,7 +567,11 @@ static int64_t write_stream(strata_archive *a, writer_stream *w, const strata_ar
     }
     STRATA_CHECK_H5_HINT(H5Dwrite(w->dset, mtype, mspace, fspace, a->dxpl, buf), a->partial);
     H5D_mpio_actual_io_mode_t mode;
-    if (H5Pget_mpio_actual_io_mode(a->dxpl, &mode) >= 0) a->last_io_mode = (int)mode;
+    /* the round's mode is the first stream's, unless a later stream was not collective */
+    int prev = a->last_io_mode;
+    if (H5Pget_mpio_actual_io_mode(a->dxpl, &mode) >= 0 &&
+        (prev < 0 || prev == H5D_MPIO_CHUNK_COLLECTIVE || prev == H5D_MPIO_CONTIGUOUS_COLLECTIVE))
+        a->last_io_mode = (int)mode;
     free(half);
     H5Sclose(mspace);
     H5Sclose(fspace);
@@ -577,6 +583,7 @@ int strata_archive_write_round(strata_archive *a, int round, const strata_archiv
     if (strata_archive_agree(a->comm, check_round(a, round, r)) < 0) return -1;
     int64_t begin = r->sample_begin, end = r->sample_end, n = end - begin;
     int64_t *overflow = strata_calloc((size_t)a->n_streams, sizeof *overflow);
+    a->last_io_mode = -1;
     for (int s = 0; s < a->n_streams; s++)
         overflow[s] = write_stream(a, &a->streams[s], r, n ? r->data[s] : NULL);
 

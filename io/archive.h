@@ -11,7 +11,21 @@
  *   (or strata_archive_close(a) when interrupted: the .partial stays, resumable)
  *
  * Reader: r = strata_archive_open(comm, path) validates format/version/datasets/shapes and
- * fills the public fields; strata_archive_read_rows() reads a row block of one layer as f32. */
+ * fills the public fields; strata_archive_read_rows() reads a row block of one layer as f32.
+ *
+ * Notes (io/archive.c, io/archive_read.c):
+ *  - Errors from any call are agreed over the communicator: every rank gets -1/NULL and the
+ *    same message (the lowest failing rank's). HDF5/MPI failures inside collective writes are
+ *    fatal (STRATA_CHECK_H5: MPI_Abort with the call and the file).
+ *  - Resume: create() on an existing .partial (overwrite == 0) checks that ids, streams, layers,
+ *    hidden sizes, dtypes and row offsets match; /samples/status is the truth about what is
+ *    done. round_done is kept only if this run plans as many rounds on as many ranks as the
+ *    one that wrote it; otherwise it is reset to all not done.
+ *  - overflow_count (per stream attribute) counts f16 overflows of samples whose status was
+ *    not ok before their round, so rounds redone after a resume are not counted twice.
+ *  - /samples/error strings are cut to 255 bytes (fixed length 256, on a UTF-8 boundary).
+ *  - String attributes are written variable length (h5py reads them as str); ids and errors
+ *    are fixed-length datasets. The reader accepts both kinds everywhere. */
 #ifndef STRATA_ARCHIVE_H
 #define STRATA_ARCHIVE_H
 
@@ -83,8 +97,9 @@ int strata_archive_write_round(strata_archive *a, int round, const strata_archiv
 int strata_archive_finish(strata_archive *a);
 /* Collective: close without completing (the .partial stays resumable). Frees a. */
 void strata_archive_close(strata_archive *a);
-/* After a round, the MPI-IO mode HDF5 really used for the last activation write
- * (H5D_mpio_actual_io_mode_t as int), for tests. */
+/* After a round, the MPI-IO mode HDF5 really used for this rank's activation writes
+ * (H5D_mpio_actual_io_mode_t as int: the first stream's, or the first stream's that was not
+ * collective), for tests. */
 int strata_archive_last_io_mode(const strata_archive *a);
 
 /* ---- reading --------------------------------------------------------------------------- */
@@ -114,6 +129,7 @@ int strata_archive_find_stream(const strata_archive_reader *r, const char *name)
  * time). Returns 0, or -1 with strata_error set. */
 int strata_archive_read_rows(strata_archive_reader *r, int stream, int layer_pos,
                              int64_t row_begin, int64_t row_end, float *out, uint8_t *ok_mask);
+/* Collective over the communicator given to open (MPI-IO closes collectively). */
 void strata_archive_reader_close(strata_archive_reader *r);
 
 /* f32 -> IEEE half, round to nearest even, overflow to +-inf (as numpy's astype(float16)).

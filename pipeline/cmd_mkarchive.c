@@ -231,6 +231,11 @@ int strata_cmd_mkarchive(int argc, char **argv)
         rc = STRATA_EXIT_FAILURE;
         goto out;
     }
+    int64_t pending = 0;
+    for (int64_t i = 0; i < n; i++) pending += strata_archive_status(a)[i] == STRATA_SAMPLE_PENDING;
+    if (pending < n)
+        strata_log0("resuming %s.partial: %lld of %lld samples still pending", o.out,
+                    (long long)pending, (long long)n);
     /* this rank's block of samples, cut into rounds */
     int64_t block0 = n * rank / size, block1 = n * (rank + 1) / size, nb = block1 - block0;
     int64_t bytes = 0;

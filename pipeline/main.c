@@ -27,11 +27,6 @@ static const struct {
 };
 enum { n_commands = sizeof commands / sizeof commands[0] };
 
-int strata_is_help(const char *arg)
-{
-    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "strata %s — layer-wise geometry of vision-language models\n\n"

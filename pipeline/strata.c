@@ -2,6 +2,8 @@
  * Relies on MPI (rank, MPI_Abort), HDF5 (error stack printing) and OpenSSL (sha256). */
 #include "strata.h"
 
+#include "commands.h"
+
 #include <errno.h>
 #include <hdf5.h>
 #include <mpi.h>
@@ -219,4 +221,9 @@ int strata_sha256_file(const char *path, char out[65])
     if (bad) return strata_error_set("%s: read error", path);
     to_hex(md, n, out);
     return 0;
+}
+
+int strata_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }

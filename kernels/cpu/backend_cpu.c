@@ -13,6 +13,10 @@
 #include "kernels/ops_math.h"
 #include "strata.h"
 
+/* Below this many elements an element-wise op runs on one thread: an OpenMP region costs more
+ * than the work, and much more on a loaded machine (threads wait for a time slice). */
+#define PAR_MIN 262144L
+
 typedef struct {
     float *scratch;      /* f32 copy of a converted weight operand */
     size_t scratch_cap;  /* floats */
@@ -67,10 +71,10 @@ static void cpu_to_f32(void *ctx, float *dst, const void *src, strata_tensor_dty
     }
     const uint16_t *s = src;
     if (dt == STRATA_TENSOR_BF16) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
         for (long i = 0; i < n; i++) dst[i] = strata_math_bf16_to_f32(s[i]);
     } else {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
         for (long i = 0; i < n; i++) dst[i] = strata_math_f16_to_f32(s[i]);
     }
 }
@@ -82,22 +86,14 @@ static void cpu_from_f32(void *ctx, void *dst, strata_tensor_dtype dt, const flo
     }
     uint16_t *d = dst;
     if (dt == STRATA_TENSOR_BF16) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = strata_math_f32_to_bf16(src[i]);
     } else {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = strata_math_f32_to_f16(src[i]);
     }
 }
 
-/* A weight operand as f32: the pointer itself, or a converted copy in the scratch buffer. */
-static const float *as_f32(cpu_ctx *c, const void *w, strata_tensor_dtype dt, long n)
-{
-    if (dt == STRATA_TENSOR_F32) return w;
-    float *s = grow(&c->scratch, &c->scratch_cap, (size_t)n);
-    cpu_to_f32(c, s, w, dt, n);
-    return s;
-}
 static float weight_at(const void *w, strata_tensor_dtype dt, long i)
 {
     if (dt == STRATA_TENSOR_F32) return ((const float *)w)[i];
@@ -106,22 +102,43 @@ static float weight_at(const void *w, strata_tensor_dtype dt, long i)
 }
 
 /* ---- GEMM ------------------------------------------------------------------------------------- */
+/* f16/bf16 weight operands are converted in blocks of output columns, so the f32 scratch stays
+ * at most GEMM_SCRATCH floats (plus one row) however large the weight (an LM head). */
+#define GEMM_SCRATCH (1L << 22)
+
 static void cpu_gemm(void *ctx, int M, int N, int K, float alpha, const float *A, int lda,
                      const void *B, strata_tensor_dtype bt, int ldb, int trans_b,
                      const void *bias, float beta, float *C, int ldc)
 {
     cpu_ctx *c = ctx;
     if (M <= 0 || N <= 0) return;
-    const float *Bf = B;
-    if (bt != STRATA_TENSOR_F32) {
-        /* convert the used rows only: [N][ldb] (trans) or [K][ldb] */
-        long rows = trans_b ? N : K;
-        Bf = as_f32(c, B, bt, (rows - 1) * (long)ldb + (trans_b ? K : N));
+    if (bt == STRATA_TENSOR_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                    A, lda, B, ldb, beta, C, ldc);
+    } else {
+        long per_col = K > 0 ? K : 1;
+        int nb = (int)(GEMM_SCRATCH / per_col);
+        if (nb < 64) nb = 64;
+        if (nb > N) nb = N;
+        float *s = grow(&c->scratch, &c->scratch_cap, (size_t)nb * per_col);
+        size_t es = strata_tensor_dtype_size(bt);
+        for (int n0 = 0; n0 < N; n0 += nb) {
+            int n = N - n0 < nb ? N - n0 : nb;
+            if (trans_b) { /* rows n0..n0+n of B [N][ldb] -> s [n][K] */
+#pragma omp parallel for schedule(static) if ((long)n * K > PAR_MIN)
+                for (int j = 0; j < n; j++)
+                    cpu_to_f32(c, s + (long)j * K, (const char *)B + ((size_t)(n0 + j) * ldb) * es, bt, K);
+            } else { /* columns n0..n0+n of B [K][ldb] -> s [K][n] */
+#pragma omp parallel for schedule(static) if ((long)n * K > PAR_MIN)
+                for (int k = 0; k < K; k++)
+                    cpu_to_f32(c, s + (long)k * n, (const char *)B + ((size_t)k * ldb + n0) * es, bt, n);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, n, K,
+                        alpha, A, lda, s, trans_b ? K : n, beta, C + n0, ldc);
+        }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                A, lda, Bf, ldb, beta, C, ldc);
     if (bias) {
-#pragma omp parallel for schedule(static) if ((long)M * N > 65536)
+#pragma omp parallel for schedule(static) if ((long)M * N > PAR_MIN)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(long)i * ldc + j] += weight_at(bias, bt, j);
     }
@@ -141,7 +158,7 @@ static void cpu_gemm_batched(void *ctx, int trans_a, int trans_b, int M, int N, 
 static void cpu_rmsnorm(void *ctx, float *y, const float *x, const void *w, strata_tensor_dtype wt,
                         int rows, int dim, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)rows * dim > PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (long)r * dim;
         float *yr = y + (long)r * dim;
@@ -155,7 +172,7 @@ static void cpu_rmsnorm(void *ctx, float *y, const float *x, const void *w, stra
 static void cpu_layernorm(void *ctx, float *y, const float *x, const void *w, const void *b,
                           strata_tensor_dtype wt, int rows, int dim, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)rows * dim > PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (long)r * dim;
         float *yr = y + (long)r * dim;
@@ -172,13 +189,13 @@ static void cpu_layernorm(void *ctx, float *y, const float *x, const void *w, co
 
 static void cpu_activation(void *ctx, float *x, long n, strata_activation act)
 {
-#pragma omp parallel for schedule(static) if (n > 16384)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (long i = 0; i < n; i++) x[i] = strata_math_activation((int)act, x[i]);
 }
 
 static void cpu_swiglu(void *ctx, float *out, const float *gu, int rows, int F)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)rows * F > PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *g = gu + (long)r * 2 * F, *u = g + F;
         float *o = out + (long)r * F;
@@ -188,13 +205,13 @@ static void cpu_swiglu(void *ctx, float *out, const float *gu, int rows, int F)
 
 static void cpu_add(void *ctx, float *y, const float *x, long n)
 {
-#pragma omp parallel for schedule(static) if (n > 16384)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (long i = 0; i < n; i++) y[i] += x[i];
 }
 
 static void cpu_add_rows(void *ctx, float *y, const void *v, strata_tensor_dtype vt, int rows, int dim)
 {
-#pragma omp parallel for schedule(static) if ((long)rows * dim > 16384)
+#pragma omp parallel for schedule(static) if ((long)rows * dim > PAR_MIN)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < dim; i++) y[(long)r * dim + i] += weight_at(v, vt, i);
 }
@@ -204,7 +221,7 @@ static void cpu_embedding(void *ctx, float *out, const int32_t *ids, int n, cons
                           strata_tensor_dtype dt, int D)
 {
     size_t es = strata_tensor_dtype_size(dt);
-#pragma omp parallel for schedule(static) if ((long)n * D > 16384)
+#pragma omp parallel for schedule(static) if ((long)n * D > PAR_MIN)
     for (int i = 0; i < n; i++)
         cpu_to_f32(ctx, out + (long)i * D, (const char *)table + (size_t)ids[i] * D * es, dt, D);
 }
@@ -213,7 +230,7 @@ static void cpu_rope(void *ctx, float *x, int ld, int B, int T, int H, int hd,
                      const float *inv_freq, float attn_scale)
 {
     int half = hd / 2;
-#pragma omp parallel for schedule(static) collapse(2)
+#pragma omp parallel for schedule(static) collapse(2) if ((long)B * T * H * hd > PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             float *row = x + ((long)b * T + t) * ld;
@@ -231,51 +248,61 @@ static void cpu_rope(void *ctx, float *x, int ld, int B, int T, int H, int hd,
         }
 }
 
+/* One (batch row, head): s = scale q k^T, masked softmax, out = s v. s: [T][T] scratch. */
+static void attention_head(float *s, float *ob, int ldo, const float *qb, int ldq, const float *kb,
+                           const float *vb, int ldkv, int T, int hd, float scale, int len, int causal,
+                           int window)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qb, ldq, kb, ldkv, 0.0f, s, T);
+    for (int i = 0; i < T; i++) {
+        float *row = s + (long)i * T;
+        float mx = -INFINITY;
+        for (int j = 0; j < T; j++) {
+            int visible = j < len && (!causal || j <= i) && (window <= 0 || i - j < window);
+            if (!visible) row[j] = -INFINITY;
+            else if (row[j] > mx) mx = row[j];
+        }
+        if (mx == -INFINITY) { /* nothing visible: zeros (cannot happen with length >= 1) */
+            memset(row, 0, (size_t)T * sizeof(float));
+            continue;
+        }
+        double sum = 0;
+        for (int j = 0; j < T; j++) {
+            float e = row[j] == -INFINITY ? 0.0f : expf(row[j] - mx);
+            row[j] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < T; j++) row[j] *= inv;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, vb, ldkv, 0.0f, ob, ldo);
+}
+
+/* Heads in parallel with OpenMP, each a single-threaded BLAS call sequence (few large
+ * synchronisation points instead of one per head: they are costly on a loaded machine). */
 static void cpu_attention(void *ctx, float *out, const float *q, int ldq, const float *k,
                           const float *v, int ldkv, int B, int T, int H, int Hkv, int hd,
                           float scale, const strata_attention_mask *mask)
 {
     cpu_ctx *c = ctx;
-    float *s = grow(&c->scores, &c->scores_cap, (size_t)T * T);
+    int nt = omp_get_max_threads();
+    float *scores = grow(&c->scores, &c->scores_cap, (size_t)nt * T * T);
     int group = H / Hkv;
-    for (int b = 0; b < B; b++) {
-        int len = (mask && mask->lengths) ? mask->lengths[b] : T;
-        int causal = mask ? mask->causal : 0, window = mask ? mask->window : 0;
+    int causal = mask ? mask->causal : 0, window = mask ? mask->window : 0;
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            const float *qb = q + (long)b * T * ldq + (long)h * hd;
-            const float *kb = k + (long)b * T * ldkv + (long)(h / group) * hd;
-            const float *vb = v + (long)b * T * ldkv + (long)(h / group) * hd;
-            float *ob = out + (long)b * T * H * hd + (long)h * hd;
-            /* s [T][T] = scale * q k^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qb, ldq, kb,
-                        ldkv, 0.0f, s, T);
-#pragma omp parallel for schedule(static) if ((long)T * T > 16384)
-            for (int i = 0; i < T; i++) {
-                float *row = s + (long)i * T;
-                float mx = -INFINITY;
-                for (int j = 0; j < T; j++) {
-                    int visible = j < len && (!causal || j <= i) && (window <= 0 || i - j < window);
-                    if (!visible) row[j] = -INFINITY;
-                    else if (row[j] > mx) mx = row[j];
-                }
-                double sum = 0;
-                if (mx == -INFINITY) { /* nothing visible: zeros (cannot happen with length >= 1) */
-                    for (int j = 0; j < T; j++) row[j] = 0.0f;
-                    continue;
-                }
-                for (int j = 0; j < T; j++) {
-                    float e = row[j] == -INFINITY ? 0.0f : expf(row[j] - mx);
-                    row[j] = e;
-                    sum += e;
-                }
-                float inv = (float)(1.0 / sum);
-                for (int j = 0; j < T; j++) row[j] *= inv;
-            }
-            /* out_bh [T][hd] = p v */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, vb, ldkv,
-                        0.0f, ob, H * hd);
+            int len = (mask && mask->lengths) ? mask->lengths[b] : T;
+            attention_head(scores + (size_t)omp_get_thread_num() * T * T,
+                           out + (long)b * T * H * hd + (long)h * hd, H * hd,
+                           q + (long)b * T * ldq + (long)h * hd, ldq,
+                           k + (long)b * T * ldkv + (long)(h / group) * hd,
+                           v + (long)b * T * ldkv + (long)(h / group) * hd, ldkv, T, hd, scale, len,
+                           causal, window);
         }
-    }
+    openblas_set_num_threads(blas_threads);
 }
 
 static void cpu_im2col(void *ctx, float *cols, const float *pixels, int N, int C, int H, int W, int p)

@@ -5,7 +5,7 @@ and what transformers computes from the checkpoint as saved on disk: output_hidd
 LLM and of the vision tower, the projector output, and teacher-forced token log-probabilities.
 
 Run once with the fixture Python (PyPI torch + transformers + h5py; never needed by CI):
-    /work/refenv/bin/python tests/golden/make_fixtures.py
+    /work/refenv/bin/python tests/golden/make_fixtures.py [NAME ...]   (default: all)
 The versions and the seed are recorded in each reference.h5 (attributes of /).
 
 reference.h5 (format "strata-golden", version 1), per case ("b1": batch 1, "b3": batch 3 with
@@ -84,6 +84,12 @@ def fixtures():
                                                       "low_freq_factor": 1.0,
                                                       "high_freq_factor": 4.0,
                                                       "original_max_position_embeddings": 16})),
+        dict(name="llava_clip_multilayer", kind="llava",
+             config=LlavaConfig(text_config=LlamaConfig(**TEXT, attention_bias=True,
+                                                        tie_word_embeddings=True).to_dict(),
+                                vision_config=CLIPVisionConfig(**VISION).to_dict(),
+                                image_token_id=IMAGE_TOKEN, vision_feature_layer=[-3, -1],
+                                vision_feature_select_strategy="default")),
     ]
 
 
@@ -170,7 +176,10 @@ def run_case(fx, model, gen, batch, grp):
 
 def main():
     torch.manual_seed(SEED)
+    only = sys.argv[1:]
     for i, fx in enumerate(fixtures()):
+        if only and fx["name"] not in only:
+            continue
         gen = torch.Generator().manual_seed(SEED + i)
         out_dir = os.path.join(HERE, fx["name"])
         shutil.rmtree(out_dir, ignore_errors=True)

@@ -17,7 +17,8 @@
 #define REL_BOUND 1e-4
 
 static const char *all_fixtures[] = {"llava_clip_llama", "llava_siglip_qwen2_bf16",
-                                     "llava_clip_full_last", "mistral_sliding", "llama3_rope"};
+                                     "llava_clip_full_last", "mistral_sliding", "llama3_rope",
+                                     "llava_clip_multilayer"};
 
 /* Reads a whole dataset as float or int32; dims out. NULL if absent. */
 static void *read_ds(hid_t file, const char *path, hid_t memtype, int *ndim, hsize_t *dims)
@@ -148,6 +149,19 @@ static void run_case(strata_model *m, const char *fixture, hid_t f, const char *
         T_CHECK(g.n_vision == in->vision_n_layers + 1 && g.n_connector == 1,
                 "%s %s: %d vision / %d connector captures", fixture, cas, g.n_vision, g.n_connector);
     }
+    /* a layer selection: only the chosen LLM layers are captured, still equal; no vision */
+    uint8_t *sel = calloc((size_t)in->n_layers + 1, 1);
+    sel[0] = sel[in->n_layers] = 1;
+    golden_ctx g2 = g;
+    g2.n_llm = g2.n_vision = g2.n_connector = 0;
+    strata_forward_args a2 = a;
+    a2.user = &g2, a2.llm_layers = sel, a2.capture_vision = 0, a2.logprobs = NULL;
+    T_CHECK(strata_model_forward(m, &a2) == 0, "%s %s: forward with a layer selection failed: %s",
+            fixture, cas, strata_error_get());
+    T_CHECK(g2.n_llm == 2 && g2.n_vision == 0 && g2.n_connector == 0,
+            "%s %s: layer selection gave %d LLM / %d vision / %d connector captures", fixture, cas,
+            g2.n_llm, g2.n_vision, g2.n_connector);
+    free(sel);
     /* log-probabilities of the real next tokens */
     double num = 0, den = 0;
     for (int b = 0; b < g.B; b++)
@@ -185,6 +199,25 @@ static void run_fixture(strata_backend *be, const char *name)
     hid_t f = H5Fopen(ref, H5F_ACC_RDONLY, H5P_DEFAULT);
     T_CHECK(f >= 0, "%s: cannot open", ref);
     if (f >= 0) {
+        /* say what made the reference (reference.h5 attributes written by make_fixtures.py) */
+        char version[64] = "?";
+        if (H5Aexists(f, "transformers_version") > 0) {
+            hid_t at = H5Aopen(f, "transformers_version", H5P_DEFAULT), ty = H5Aget_type(at);
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, sizeof version - 1);
+            H5Tset_cset(mt, H5Tget_cset(ty));
+            if (H5Tis_variable_str(ty) > 0) { /* h5py's default */
+                char *v = NULL;
+                H5Tset_size(mt, H5T_VARIABLE);
+                if (H5Aread(at, mt, &v) >= 0 && v) snprintf(version, sizeof version, "%s", v);
+                H5free_memory(v);
+            } else {
+                memset(version, 0, sizeof version);
+                H5Aread(at, mt, version);
+            }
+            H5Tclose(mt), H5Tclose(ty), H5Aclose(at);
+        }
+        printf("%s: reference by transformers %s\n", name, version);
         run_case(m, name, f, "b1");
         run_case(m, name, f, "b3");
         H5Fclose(f);

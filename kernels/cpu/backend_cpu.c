@@ -248,43 +248,52 @@ static void cpu_rope(void *ctx, float *x, int ld, int B, int T, int H, int hd,
         }
 }
 
-/* Query rows per block: the score scratch is ATTN_ROWS x T per thread, whatever T. */
+/* Query rows per block: the score scratch is ATTN_ROWS x T per thread, whatever T. Causal
+ * attention uses smaller blocks so that each block multiplies only the keys it can see. */
 #define ATTN_ROWS 256
+#define ATTN_ROWS_CAUSAL 64
 
-/* One (batch row, head), by blocks of query rows: s = scale q k^T, masked softmax, out = s v.
- * s: [ATTN_ROWS][T] scratch. */
+/* One (batch row, head), by blocks of query rows: s = scale q k^T, masked softmax, out = s v,
+ * over keys j < jmax only (the rest are masked for every row of the block). s: [rows][T]. */
 static void attention_head(float *s, float *ob, int ldo, const float *qb, int ldq, const float *kb,
                            const float *vb, int ldkv, int T, int hd, float scale, int len, int causal,
                            int window)
 {
-    for (int i0 = 0; i0 < T; i0 += ATTN_ROWS) {
-        int rows = T - i0 < ATTN_ROWS ? T - i0 : ATTN_ROWS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, hd, scale, qb + (long)i0 * ldq,
-                    ldq, kb, ldkv, 0.0f, s, T);
+    int block = causal ? ATTN_ROWS_CAUSAL : ATTN_ROWS;
+    for (int i0 = 0; i0 < T; i0 += block) {
+        int rows = T - i0 < block ? T - i0 : block;
+        int jmax = len < T ? len : T;
+        if (causal && i0 + rows < jmax) jmax = i0 + rows;
+        if (jmax > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, jmax, hd, scale,
+                        qb + (long)i0 * ldq, ldq, kb, ldkv, 0.0f, s, jmax);
         for (int r = 0; r < rows; r++) {
             int i = i0 + r;
-            float *row = s + (long)r * T;
+            float *row = s + (long)r * jmax;
             float mx = -INFINITY;
-            for (int j = 0; j < T; j++) {
-                int visible = j < len && (!causal || j <= i) && (window <= 0 || i - j < window);
+            for (int j = 0; j < jmax; j++) {
+                int visible = (!causal || j <= i) && (window <= 0 || i - j < window);
                 if (!visible) row[j] = -INFINITY;
                 else if (row[j] > mx) mx = row[j];
             }
             if (mx == -INFINITY) { /* nothing visible: zeros (cannot happen with length >= 1) */
-                memset(row, 0, (size_t)T * sizeof(float));
+                memset(row, 0, (size_t)jmax * sizeof(float));
                 continue;
             }
             double sum = 0;
-            for (int j = 0; j < T; j++) {
+            for (int j = 0; j < jmax; j++) {
                 float e = row[j] == -INFINITY ? 0.0f : expf(row[j] - mx);
                 row[j] = e;
                 sum += e;
             }
             float inv = (float)(1.0 / sum);
-            for (int j = 0; j < T; j++) row[j] *= inv;
+            for (int j = 0; j < jmax; j++) row[j] *= inv;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, T, 1.0f, s, T, vb, ldkv, 0.0f,
-                    ob + (long)i0 * ldo, ldo);
+        if (jmax > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, jmax, 1.0f, s, jmax, vb,
+                        ldkv, 0.0f, ob + (long)i0 * ldo, ldo);
+        else
+            for (int r = 0; r < rows; r++) memset(ob + (long)(i0 + r) * ldo, 0, (size_t)hd * sizeof(float));
     }
 }
 

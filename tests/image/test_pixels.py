@@ -10,8 +10,9 @@
    within 1e-5; when transformers is importable, also live at the FULL configs.
 Images: the committed small set (data/) and a larger set drawn now by gen_images.py.
 Pillow >= 13 runs the vertical pass first when the height shrinks by more than twice what the
-width does (Pillow PR 9549); strata follows it, so with an older Pillow some resizes differ by 1-2
-levels in the last bit of the 8-bit intermediate (the test prints the Pillow version)."""
+width does (Pillow PR 9549); strata follows it, so against an older Pillow those resizes differ
+(up to ~10 levels at edges: the 8-bit intermediate rounds differently). The Pillow version is
+printed."""
 import json
 import os
 import subprocess

@@ -49,12 +49,12 @@ def model_dir(name, cfg):
     return d
 
 
-def run_strata(model, image):
+def run_strata(model, image, env=None):
     out = os.path.join(tmp, "out", f"{os.path.basename(model)}-{os.path.basename(os.path.dirname(image))}-"
                        f"{os.path.basename(image)}.h5")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     r = subprocess.run([strata, "preprocess", "--model", model, image, "--out", out],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=dict(os.environ, **(env or {})))
     if r.returncode != 0:
         fail(f"strata preprocess {image} ({model}) exited {r.returncode}: {r.stderr.strip()}")
         return None, None
@@ -72,10 +72,10 @@ def pil_load(path):
     return im
 
 
-def run_all(model, paths):
+def run_all(model, paths, env=None):
     """strata preprocess on every path (4 at a time: each run is mostly MPI start-up)."""
     with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(lambda p: run_strata(model, p), paths))
+        return list(pool.map(lambda p: run_strata(model, p, env), paths))
 
 
 def pil_reference(path, cfg):
@@ -173,6 +173,25 @@ for cname, cfg in configs.FULL.items():
         compare_u8(f"{cname} {os.path.basename(path)}", u8, ref_u8)
         if np.array_equal(u8, ref_u8):
             compare_pv(f"{cname} {os.path.basename(path)}", pv, ref_pv)
+
+# 2b. STRATA_PILLOW_PASS_ORDER=legacy: horizontal pass first always, as Pillow <= 12 resized.
+# Reference: PIL itself, made to run the passes in that order (two resizes, width then height).
+for cname in ("siglip384", "clip336"):
+    cfg = configs.FULL[cname]
+    model = model_dir(cname + "_legacy", cfg)
+    outs = run_all(model, images, env={"STRATA_PILLOW_PASS_ORDER": "legacy"})
+    for path, (pv, u8) in zip(images, outs):
+        if u8 is None:
+            continue
+        im = pil_load(path)
+        w, h = im.size
+        nw, nh = ((384, 384) if "height" in cfg["size"] else
+                  ((336, int(336 * h / w)) if w <= h else (int(336 * w / h), 336)))
+        ref = im.resize((nw, h), cfg["resample"]).resize((nw, nh), cfg["resample"])
+        if cfg.get("do_center_crop"):
+            top, left = (nh - 336) // 2, (nw - 336) // 2
+            ref = ref.crop((left, top, left + 336, top + 336))
+        compare_u8(f"legacy order {cname} {os.path.basename(path)}", u8, np.asarray(ref))
 
 # 3. transformers
 expected = np.load(os.path.join(data, "expected_transformers.npz"))

@@ -220,9 +220,9 @@ static int render_all(const struct fig_list *list, const int *selected,
     if (!wanted || !*wanted) wanted = "gnuplot";
     char program[4096];
     if (!find_program(wanted, program, sizeof program))
-        return strata_error_set("gnuplot not found ('%s' %s); %s. The .dat and .gp files and "
-                                "index.md are written in %s: render them later with "
-                                "`gnuplot -e \"fmt='pdf'\" NAME.gp` there",
+        return strata_error_set("gnuplot not found ('%s' %s); %s. The .dat and .gp files are "
+                                "written in %s: render them there later with "
+                                "`gnuplot -e \"fmt='pdf'\" NAME.gp`, or run this again",
                                 wanted, strchr(wanted, '/') ? "is not an executable file"
                                                             : "is not in PATH",
                                 install_hint, opt->out_dir);
@@ -320,11 +320,12 @@ int strata_figures_run(const struct strata_figures_options *opt)
         rc = fig_write_dat(&list.figs[i], opt->out_dir, opt->results_path);
         if (rc == 0) rc = fig_write_gp(&list.figs[i], opt->out_dir, opt->results_path);
     }
-    if (rc == 0) rc = write_index(&list, selected, opt);
     if (rc == 0 && n_selected == 0)
-        rc = strata_error_set("%s: no figure has its data (%d skipped, listed in %s/index.md)",
-                              opt->results_path, n_skipped, opt->out_dir);
+        rc = strata_error_set("%s: no figure has its data (%d skipped, listed above)",
+                              opt->results_path, n_skipped);
     if (rc == 0) rc = render_all(&list, selected, opt);
+    /* The index comes last: `strata study` takes DIR/index.md as "the figures are done". */
+    if (rc == 0) rc = write_index(&list, selected, opt);
     if (rc == 0)
         strata_log0("figures: %d figure(s) in %s (%d skipped) in %.1f s", n_selected,
                     opt->out_dir, n_skipped, strata_now() - t0);

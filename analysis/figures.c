@@ -1,6 +1,6 @@
 /* figures.c — the figures driver: open a results file, collect its figures
- * (figures_collect.c), write NAME.dat / NAME.gp (figures_write.c) and DIR/index.md, then run
- * gnuplot once per figure and format (fork + exec in DIR, so the scripts use relative paths).
+ * (figures_collect.c), write NAME.dat / NAME.gp (figures_write.c), run gnuplot once per figure
+ * and format (fork + exec in DIR, so the scripts use relative paths), then write DIR/index.md.
  * Relies on HDF5 and an external gnuplot 5 with the cairo terminals (Debian: gnuplot-nox). */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +17,8 @@
 static int mkdir_p(const char *dir)
 {
     char path[4096];
+    if (!dir[0] || strlen(dir) >= sizeof path)
+        return strata_error_set("--out '%s': expected a directory path", dir);
     snprintf(path, sizeof path, "%s", dir);
     for (char *p = path + 1;; p++) {
         if (*p != '/' && *p != '\0') continue;

@@ -415,6 +415,9 @@ def case_options():
           f"unknown --only: {proc.stderr}")
     proc = figures(results, os.path.join(out, "x"), "--format", "svg")
     check(proc.returncode == 2 and "--format" in proc.stderr, f"bad --format: {proc.stderr}")
+    for bad_out in ("", results):
+        proc = figures(results, bad_out)
+        check(proc.returncode == 1 and ("directory" in proc.stderr), f"--out {bad_out!r}: {proc.stderr}")
     proc = subprocess.run([STRATA, "figures", results], capture_output=True, text=True)
     check(proc.returncode == 2 and "--out" in proc.stderr, "missing --out accepted")
     proc = subprocess.run([STRATA, "figures", "--help"], capture_output=True, text=True)

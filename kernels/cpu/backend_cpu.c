@@ -3,7 +3,6 @@
  * plain loops, parallel with OpenMP. Per-element math comes from kernels/ops_math.h.
  * Each op matches the PyTorch / transformers module named in kernels/backend.h. */
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>

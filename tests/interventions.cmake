@@ -1,0 +1,7 @@
+# Interventions (issue 10): --intervene against transformers with hooks
+# (tests/golden/make_interventions.py -> tests/golden/interventions/reference.h5), bad specs.
+add_executable(test_interventions golden/test_interventions.c)
+target_link_libraries(test_interventions PRIVATE strata_lib strata_testlib)
+target_compile_options(test_interventions PRIVATE ${strata_warnings})
+add_test(NAME test_interventions COMMAND test_interventions)
+strata_set_env(test_interventions)

@@ -6,6 +6,7 @@
 #include "extract.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include "io/template.h"
 #include "io/tokenizer.h"
 #include "loader.h"
+#include "model/intervene.h"
 #include "model/model.h"
 #include "streams.h"
 #include "strata.h"
@@ -89,6 +91,8 @@ typedef struct {
     uint8_t *llm_mask[2];      /* [L+1] layers to capture, per input */
     int has_cls;               /* vision tower has a class token at position 0 */
     strata_loader_config loader;
+    strata_intervention *iv;   /* [n_iv] bound --intervene (issue 10) */
+    int n_iv;
 } run_state;
 
 /* Every rank's `ok`, agreed: a failure anywhere fails everywhere. Rank 0 prints its message
@@ -151,6 +155,8 @@ static void run_free(run_state *r)
     free(r->streams);
     free(r->llm_mask[0]);
     free(r->llm_mask[1]);
+    for (int i = 0; i < r->n_iv; i++) strata_intervention_free(&r->iv[i]);
+    free(r->iv);
     if (r->model) strata_model_free(r->model);
     if (r->backend) strata_backend_free(r->backend);
     if (r->tokenizer) strata_tokenizer_free(r->tokenizer);
@@ -275,6 +281,22 @@ static int setup_streams(run_state *r)
     }
     free(req);
     return rc;
+}
+
+/* --intervene and --nll against the loaded model, before any work (issue 10) */
+static int setup_interventions(run_state *r)
+{
+    const strata_extract_options *opt = r->opt;
+    if (opt->nll && !r->info.has_vision)
+        return strata_error_set("--nll: %s has no vision tower (the NLL is of the caption given "
+                                "the image)", opt->model_dir);
+    r->iv = strata_calloc((size_t)(opt->n_intervene > 0 ? opt->n_intervene : 1), sizeof *r->iv);
+    for (int i = 0; i < opt->n_intervene; i++) {
+        if (strata_intervention_parse(opt->intervene[i], &r->iv[i]) < 0) return -1;
+        r->n_iv = i + 1;
+        if (strata_intervention_bind(&r->iv[i], r->model, r->backend) < 0) return -1;
+    }
+    return 0;
 }
 
 /* Rows per sample of every ragged stream, as prefix sums. Caption streams need every caption's
@@ -410,6 +432,58 @@ static int on_capture(const strata_capture *c, void *user)
     return 0;
 }
 
+/* Teacher-forced caption NLL per sample of the batch (nll [b->n], NaN for failed samples and
+ * for samples whose image input + caption exceed the context): each ok row is its image input
+ * followed by its caption tokens; nll = -sum of log p(caption token t | tokens before t).
+ * *seq_max: the longest sequence run. */
+static int nll_batch(run_state *r, const strata_batch *b, double *nll, int *seq_max)
+{
+    int ctx = r->info.context_length, T = 0, n = 0;
+    size_t px = (size_t)3 * r->info.image_size * r->info.image_size;
+    for (int j = 0; j < b->n; j++) nll[j] = NAN;
+    *seq_max = 0;
+    int *rows = strata_malloc((size_t)(b->n_ok + 1) * sizeof(int)); /* [n] batch rows run */
+    for (int k = 0; k < b->n_ok; k++) {
+        int len = b->image_len[k] + b->caption_count[k];
+        if (len > ctx || b->caption_count[k] < 1) {
+            strata_log("sample %lld: no caption NLL (%d tokens with the caption, context %d)",
+                       (long long)(b->begin + b->ok_sample[k]), len, ctx);
+            continue;
+        }
+        rows[n++] = k;
+        if (len > T) T = len;
+    }
+    int rc = 0;
+    if (n > 0) {
+        int32_t *ids = strata_calloc((size_t)n * T, sizeof *ids);   /* [n][T] */
+        int32_t *lens = strata_malloc((size_t)n * sizeof *lens);    /* [n] */
+        float *pix = strata_malloc((size_t)n * px * sizeof(float)); /* [n][3][S][S] */
+        float *lp = strata_calloc((size_t)n * T, sizeof(float));    /* [n][T] */
+        for (int i = 0; i < n; i++) {
+            int k = rows[i], il = b->image_len[k], cc = b->caption_count[k];
+            memcpy(ids + (size_t)i * T, b->image_ids + (size_t)k * b->image_T, (size_t)il * 4);
+            memcpy(ids + (size_t)i * T + il,
+                   b->caption_ids + (size_t)k * b->caption_T + b->caption_begin[k], (size_t)cc * 4);
+            lens[i] = il + cc;
+            memcpy(pix + i * px, b->pixels + (size_t)k * px, px * sizeof(float));
+        }
+        strata_forward_args a = {.batch = n, .seq_len = T, .input_ids = ids, .lengths = lens,
+                                 .n_images = n, .pixel_values = pix, .logprobs = lp,
+                                 .intervene = r->iv, .n_intervene = r->n_iv};
+        rc = strata_model_forward(r->model, &a);
+        for (int i = 0; i < n && rc == 0; i++) {
+            int k = rows[i], il = b->image_len[k];
+            double s = 0;
+            for (int t = il - 1; t + 1 < lens[i]; t++) s -= lp[(size_t)i * T + t];
+            nll[b->ok_sample[k]] = s;
+        }
+        free(ids), free(lens), free(pix), free(lp);
+        *seq_max = T;
+    }
+    free(rows);
+    return rc;
+}
+
 /* Runs the model over one batch, filling out[s] for every stream. */
 static int compute_batch(run_state *r, const strata_batch *b, float **out, int64_t *rows)
 {
@@ -430,6 +504,8 @@ static int compute_batch(run_state *r, const strata_batch *b, float **out, int64
         a.capture = on_capture;
         a.user = &cx;
         a.llm_layers = r->llm_mask[input];
+        a.intervene = r->iv;
+        a.n_intervene = r->n_iv;
         if (input == INPUT_IMAGE) {
             a.seq_len = b->image_T;
             a.input_ids = b->image_ids;
@@ -496,7 +572,7 @@ static int setup_template(run_state *r)
     const char *t = r->opt->template_text;
     const char *tmpl = t ? strata_template_resolve(t)
                          : strata_template_for_architecture(r->info.architecture);
-    if (r->need_image) {
+    if (r->need_image || r->opt->nll) {
         if (!tmpl)
             return strata_error_set("no prompt template for %s: give --template",
                                     r->info.architecture);
@@ -511,7 +587,8 @@ static int setup_template(run_state *r)
         .manifest = r->manifest, .tokenizer = r->tokenizer, .preprocess = r->preprocess,
         .model = r->model, .info = r->info, .template_text = tmpl,
         .prompt = r->opt->prompt ? r->opt->prompt : "Describe the image.",
-        .need_image = r->need_image, .need_caption = r->need_caption};
+        .need_image = r->need_image || r->opt->nll,
+        .need_caption = r->need_caption || r->opt->nll};
     return 0;
 }
 
@@ -608,6 +685,27 @@ static int run_round(run_state *r, strata_archive *a, int round, strata_batch *b
     if (compute_batch(r, b, out, rows) < 0)
         strata_fatal("forward of samples %lld..%lld: %s", (long long)b->begin,
                      (long long)b->end - 1, strata_error_get());
+    if (r->opt->nll) {
+        double *nll = strata_malloc((size_t)(b->n + 1) * sizeof(double)); /* [n] */
+        int seq = 0, seq_max = 0;
+        if (b->n_ok && nll_batch(r, b, nll, &seq) < 0)
+            strata_fatal("caption NLL of samples %lld..%lld: %s", (long long)b->begin,
+                         (long long)b->end - 1, strata_error_get());
+        if (!b->n_ok)
+            for (int j = 0; j < b->n; j++) nll[j] = NAN;
+        STRATA_CHECK_MPI(MPI_Allreduce(&seq, &seq_max, 1, MPI_INT, MPI_MAX, r->comm));
+        char spec[8192];
+        strata_intervention_describe(r->iv, r->n_iv, spec, sizeof spec);
+        double flops = strata_intervention_flops_saved(r->iv, r->n_iv, r->model,
+                                                       r->info.n_image_tokens, seq_max);
+        const char *names[] = {"interventions", "flops_saved_per_sample", "flops_seq_len"};
+        const char *text[] = {spec, NULL, NULL};
+        double num[] = {0, flops, seq_max};
+        if (strata_archive_write_sample_f64(a, "/nll/caption", b->begin, b->end, nll, 3, names,
+                                            text, num) < 0)
+            strata_fatal("%s: /nll/caption: %s", r->opt->out, strata_error_get());
+        free(nll);
+    }
     double t1 = strata_now();
     int64_t local[3] = {0, 0, 0}, global[3];
     for (int j = 0; j < b->n; j++) {
@@ -736,7 +834,8 @@ int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
     strata_extract_plan plan = {0};
     int64_t already[3]; /* done, ok, failed before this run */
     if (!agree(comm, setup_backend(&r) == 0) || !agree(comm, setup_model_and_inputs(&r) == 0) ||
-        !agree(comm, setup_streams(&r) == 0) || !agree(comm, setup_template(&r) == 0))
+        !agree(comm, setup_streams(&r) == 0) || !agree(comm, setup_interventions(&r) == 0) ||
+        !agree(comm, setup_template(&r) == 0))
         goto done;
     size_ragged_streams(&r);
     archive = open_archive(&r, &plan, already);

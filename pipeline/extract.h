@@ -58,6 +58,9 @@ typedef struct {
     int fail_on_bad;           /* exit 1 (archive still complete) when any sample failed */
     strata_progress_mode progress;
     const char *command_line;  /* recorded in the archive */
+    int nll;                   /* 1: per-sample caption NLL into /nll/caption (issue 10) */
+    const char *const *intervene; /* [n_intervene] --intervene specs (model/intervene.h) */
+    int n_intervene;
 } strata_extract_options;
 
 typedef struct {

@@ -8,6 +8,13 @@ Run once with the fixture Python (PyPI torch + transformers + h5py; never needed
     /work/refenv/bin/python tests/golden/make_interventions.py
 Versions are recorded as attributes of /.
 
+It also writes tests/golden/interventions/extract_nll.h5, the reference of `strata extract --nll
+[--intervene ...]` on the extract golden inputs (tests/extract/golden/inputs, the llava_clip_llama
+checkpoint with its tokenizer and processor, as tests/extract/golden/make_golden.py builds them):
+per sample, LlavaProcessor(images, text=template with the prompt) ids followed by
+tokenizer(caption, add_special_tokens=False) ids; nll = -sum log p(caption token | before it).
+  /samples/id [N], /<name>/nll [N] float64, attrs spec; root attrs template, prompt, versions.
+
 Conventions (pipeline/model/intervene.h): block i is language_model.layers[i]; hidden state l is
 the input of block l (after any ablation at l) for l < L, and l = L the final norm's output.
 Image rows are the positions holding the image token id (within each row's length).
@@ -168,5 +175,56 @@ def main():
             print(name, "nll", g["nll"][()])
 
 
+def extract_reference(model):
+    import json
+    import sys
+    import tempfile
+    from transformers import AutoImageProcessor, LlavaProcessor, PreTrainedTokenizerFast
+    from transformers.image_utils import load_image
+    ex = os.path.join(HERE, "..", "extract")
+    sys.path.insert(0, ex)
+    import extract_common
+    golden = os.path.join(ex, "golden")
+    sys.path.insert(0, golden)
+    from make_golden import PROMPT, TEMPLATE
+    inputs_dir = os.path.join(golden, "inputs")
+    samples = [json.loads(l) for l in open(os.path.join(inputs_dir, "manifest.jsonl"), encoding="utf-8")]
+    cases = [("baseline", "", []), ("skip_ffn_0_1", "skip-ffn:0-1", [("skip-ffn", (0, 1))]),
+             ("inject_1", "inject:1", [("inject", (1,))]),
+             ("ablate_0_zero", "ablate:0:zero", [("ablate", (0, None))])]
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = extract_common.assemble_model("llava_clip_llama", os.path.join(tmp, "m"))
+        tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
+        improc = AutoImageProcessor.from_pretrained(model_dir, backend="pil")
+        vc = model.config.vision_config
+        processor = LlavaProcessor(image_processor=improc, tokenizer=tok, patch_size=vc.patch_size,
+                                   vision_feature_select_strategy=model.config.vision_feature_select_strategy,
+                                   num_additional_image_tokens=1)
+        nll = {name: [] for name, _, _ in cases}
+        for s in samples:
+            img = load_image(os.path.join(inputs_dir, s["image"]))
+            inputs = processor(images=img, text=TEMPLATE.replace("{prompt}", PROMPT), return_tensors="pt")
+            prompt_ids = inputs["input_ids"][0].tolist()
+            cap = tok(s["caption"], add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([prompt_ids + cap], dtype=torch.int32)
+            lengths = np.array([len(prompt_ids) + len(cap)])
+            for name, _, hooks in cases:
+                _, lp = run(model, ids, lengths, inputs["pixel_values"], hooks)
+                nll[name].append(-float(np.sum(lp[0, len(prompt_ids) - 1:lengths[0] - 1].astype(np.float64))))
+        with h5py.File(os.path.join(OUT, "extract_nll.h5"), "w") as f:
+            f.attrs["transformers_version"] = transformers.__version__
+            f.attrs["torch_version"] = str(torch.__version__)
+            f.attrs["template"] = TEMPLATE
+            f.attrs["prompt"] = PROMPT
+            f.attrs["fixture"] = "llava_clip_llama"
+            f.attrs["made_by"] = "tests/golden/make_interventions.py"
+            f["samples/id"] = np.array([s["id"] for s in samples], dtype="S")
+            for name, spec, _ in cases:
+                f[f"{name}/nll"] = np.array(nll[name])
+                f[name].attrs["spec"] = spec
+                print("extract", name, nll[name])
+
+
 if __name__ == "__main__":
     main()
+    extract_reference(load(CKPT))

@@ -1,0 +1,64 @@
+"""test_extract_nll.py — `strata extract --nll [--intervene SPEC]` end to end (issue 10): the
+archive's /nll/caption (per-sample teacher-forced NLL of the caption given image + prompt) equals
+transformers with the same intervention done by hooks (tests/golden/interventions/extract_nll.h5,
+made by make_interventions.py; versions in its attributes) within 1e-4 relative, per sample.
+2 ranks, batch 4 (right padding, uneven split); also checks the attributes (the interventions
+string, the FLOPs estimate: > 0 for skips, 0 for an ablation) and that a bad spec is refused
+before any archive is written. Run by ctest: test_extract_nll.py"""
+import os
+import sys
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "extract"))
+import extract_common as ec  # noqa: E402
+from extract_common import check  # noqa: E402
+
+ref_path = os.path.join(HERE, "interventions", "extract_nll.h5")
+model = ec.assemble_model("llava_clip_llama", os.path.join(ec.TMP, "llava_clip_llama"))
+manifest = os.path.join(ec.GOLDEN, "inputs", "manifest.jsonl")
+with h5py.File(ref_path, "r") as f:
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    ref_ids = [x.decode() for x in f["samples/id"][()]]
+    cases = {name: (f[name].attrs["spec"], f[name]["nll"][()]) for name in f if name != "samples"}
+print(f"reference: transformers {attrs['transformers_version']}, torch {attrs['torch_version']}")
+
+base = cases["baseline"][1]
+for name, (spec, want) in sorted(cases.items()):
+    spec = spec.decode() if isinstance(spec, bytes) else spec
+    out = os.path.join(ec.TMP, f"nll_{name}.h5")
+    args = ["extract", "--model", model, "--data", manifest, "--out", out, "--overwrite",
+            "--streams", "image", "--layers", "0", "--batch", "4", "--template",
+            attrs["template"], "--prompt", attrs["prompt"], "--progress", "none", "--nll"]
+    if spec:
+        args += ["--intervene", spec]
+    ec.run(2, args)
+    if not check(os.path.exists(out), f"{name}: no archive"):
+        continue
+    with h5py.File(out, "r") as f:
+        ids = [x.decode() if isinstance(x, bytes) else x for x in f["samples/id"][()]]
+        got = f["nll/caption"][()]
+        a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["nll/caption"].attrs.items()}
+    check(ids == ref_ids, f"{name}: sample ids {ids} vs {ref_ids}")
+    check(got.dtype == np.float64 and got.shape == want.shape, f"{name}: {got.dtype} {got.shape}")
+    rel = np.abs(got - want) / np.abs(want)
+    print(f"{name:14s} {spec or '(none)':14s} NLL strata {np.round(got, 4)} rel error max "
+          f"{rel.max():.2e}; flops saved {a.get('flops_saved_per_sample')}")
+    check(np.all(rel <= 1e-4), f"{name}: NLL relative error {rel.max():.3g} > 1e-4")
+    check(name == "baseline" or np.abs(want - base).max() > 1e-3,
+          f"{name}: the reference equals the baseline (an inert intervention would pass)")
+    check(a.get("interventions") == spec, f"{name}: interventions attribute {a.get('interventions')!r}")
+    flops = float(a.get("flops_saved_per_sample", -1))
+    check(flops > 0 if spec.startswith(("skip", "inject")) else flops == 0,
+          f"{name}: flops_saved_per_sample {flops}")
+
+# a bad spec is refused with its reason before anything is written
+out = os.path.join(ec.TMP, "nll_bad.h5")
+for bad, reason in (("skip-ffn:0-5", "out of range"), ("fold:1", "unknown kind")):
+    p = ec.run(2, ["extract", "--model", model, "--data", manifest, "--out", out, "--overwrite",
+                   "--intervene", bad, "--progress", "none"], expect=None)
+    check(p.returncode != 0 and reason in p.stderr, f"{bad}: exit {p.returncode}, {p.stderr[-400:]}")
+    check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{bad}: archive written")
+ec.finish("test_extract_nll")

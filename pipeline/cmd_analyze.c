@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "analysis/analysis.h"
+#include "analysis/nll.h"
 #include "commands.h"
 #include "io/archive.h"
 #include "io/results.h"
@@ -34,7 +35,11 @@ static void usage(FILE *out)
             "  --gride-n1 N          GRIDE scale read into id/gride (default 16; n2 = 2 n1)\n"
             "  --gride-range N       GRIDE scaling up to n2 = N (default 64)\n"
             "  --twonn-fraction F    fraction of mu kept by TwoNN (default 0.9)\n"
-            "  --bootstrap B         bootstrap resamples for ID intervals (default 0: none)\n"
+            "  --bootstrap B         bootstrap resamples for ID and NLL intervals (default 0: none)\n"
+            "  --nll-baseline FILE   archive whose /nll/caption (strata extract --nll) is the\n"
+            "                        baseline: /<model>/nll/delta_mean is the paired change of\n"
+            "                        the mean caption NLL (archives with /nll/caption always get\n"
+            "                        /<model>/nll/mean)\n"
             "  --samples N           analyse a random subset of N usable samples\n"
             "  --seed S              seed of --samples and --bootstrap (default 1)\n"
             "  --allow-partial       analyse an incomplete archive (its ok samples)\n"
@@ -46,6 +51,7 @@ typedef struct {
     char **archives;
     int n_archives;
     const char *out, *streams, *layers;
+    const char *nll_baseline; /* --nll-baseline (analysis/nll.h) */
     int64_t samples;
     int allow_partial;
     strata_analysis_options opt;
@@ -99,6 +105,8 @@ static int parse(int argc, char **argv, options *o)
             o->streams = val;
         } else if (strcmp(a, "--layers") == 0) {
             o->layers = val;
+        } else if (strcmp(a, "--nll-baseline") == 0) {
+            o->nll_baseline = val;
         } else if (strcmp(a, "--twonn-fraction") == 0) {
             char *end;
             double f = strtod(val, &end);
@@ -470,6 +478,31 @@ static int write_root_attrs(strata_results *res, const options *o, strata_archiv
     return rc;
 }
 
+/* Rank 0: /<model>/nll/... for every archive with /nll/caption (analysis/nll.h) */
+static int analyze_nll(const options *o, char (*names)[STRATA_NAME_MAX], strata_results *res)
+{
+    strata_nll_data base = {0};
+    int have_base = 0, rc = 0;
+    if (o->nll_baseline) {
+        have_base = strata_nll_read(o->nll_baseline, &base);
+        if (have_base == 0)
+            return strata_error_set("--nll-baseline %s: no /nll/caption (extract it with --nll)",
+                                    o->nll_baseline);
+        if (have_base < 0) return -1;
+    }
+    for (int a = 0; a < o->n_archives && rc == 0; a++) {
+        strata_nll_data d;
+        int have = strata_nll_read(o->archives[a], &d);
+        if (have < 0) rc = -1;
+        if (have > 0)
+            rc = strata_nll_write(res, names[a], &d, have_base ? &base : NULL, o->nll_baseline,
+                                  o->opt.bootstrap, o->opt.seed);
+        if (have > 0) free(d.nll);
+    }
+    free(base.nll);
+    return rc;
+}
+
 int strata_cmd_analyze(int argc, char **argv)
 {
     options o;
@@ -559,6 +592,7 @@ int strata_cmd_analyze(int argc, char **argv)
         res = strata_results_create(o.out);
         if (!res) rc = -1;
         else rc = write_root_attrs(res, &o, readers, argc, argv);
+        if (rc == 0) rc = analyze_nll(&o, names, res);
     }
     int bad = rc != 0;
     STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));

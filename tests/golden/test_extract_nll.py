@@ -4,7 +4,12 @@ transformers with the same intervention done by hooks (tests/golden/intervention
 made by make_interventions.py; versions in its attributes) within 1e-4 relative, per sample.
 2 ranks, batch 4 (right padding, uneven split); also checks the attributes (the interventions
 string, the FLOPs estimate: > 0 for skips, 0 for an ablation) and that a bad spec is refused
-before any archive is written. Run by ctest: test_extract_nll.py"""
+before any archive is written. Then `strata analyze --nll-baseline` (2 ranks) on those archives:
+/<model>/nll/{mean, n_used, delta_mean, n_paired} equal numpy on the /nll/caption read back with
+h5py (one value set to NaN to check the exclusion), and the bootstrap intervals equal numpy's
+percentiles of the means of the resamples analysis/nll.h documents (splitmix64, reimplemented
+here from its published definition); a baseline without /nll/caption is refused.
+Run by ctest: test_extract_nll.py"""
 import os
 import sys
 
@@ -61,4 +66,65 @@ for bad, reason in (("skip-ffn:0-5", "out of range"), ("fold:1", "unknown kind")
                    "--intervene", bad, "--progress", "none"], expect=None)
     check(p.returncode != 0 and reason in p.stderr, f"{bad}: exit {p.returncode}, {p.stderr[-400:]}")
     check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{bad}: archive written")
+
+# ---- strata analyze: mean NLL and its paired change from the baseline ----------------------
+import shutil  # noqa: E402
+
+M64 = (1 << 64) - 1
+
+
+def splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return state, z ^ (z >> 31)
+
+
+def boot(x, B, seed):
+    state, means = seed, []
+    for _ in range(B):
+        idx = []
+        for _ in range(len(x)):
+            state, z = splitmix64(state)
+            idx.append(z % len(x))
+        means.append(np.sum(x[idx]) / len(x))
+    return np.percentile(np.array(means), [2.5, 97.5])
+
+
+base_path = os.path.join(ec.TMP, "nll_baseline.h5")
+iv_path = os.path.join(ec.TMP, "nll_iv_nan.h5")
+shutil.copy(os.path.join(ec.TMP, "nll_skip_ffn_0_1.h5"), iv_path)
+with h5py.File(iv_path, "r+") as f:
+    f["nll/caption"][2] = np.nan  # a sample without NLL is left out
+    iv = f["nll/caption"][()]
+with h5py.File(base_path, "r") as f:
+    bl = f["nll/caption"][()]
+res = os.path.join(ec.TMP, "nll_results.h5")
+B, SEED = 50, 11
+ec.run(2, ["analyze", iv_path, "--nll-baseline", base_path, "--metrics", "spectrum",
+           "--bootstrap", str(B), "--seed", str(SEED), "--out", res])
+if check(os.path.exists(res), "analyze wrote no results"):
+    with h5py.File(res, "r") as f:
+        g = f["llava_clip_llama/nll"]
+        got = {k: g[k][()] for k in g}
+        ga = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
+    ok = np.isfinite(iv)
+    d = iv[ok] - bl[ok]
+    want = {"mean": [np.mean(iv[ok])], "n_used": [ok.sum()], "delta_mean": [np.mean(d)],
+            "n_paired": [ok.sum()], "mean_interval": boot(iv[ok], B, SEED),
+            "delta_interval": boot(d, B, SEED)}
+    for k, w in want.items():
+        print(f"analyze nll/{k}: strata {got.get(k)} numpy {np.asarray(w)}")
+        check(k in got and np.allclose(got[k], w, rtol=1e-12, atol=1e-12), f"nll/{k}: {got.get(k)} vs {w}")
+    check(ga.get("interventions") == "skip-ffn:0-1" and ga.get("n_bootstrap") == B,
+          f"nll attributes {ga}")
+# a baseline without /nll/caption is refused
+plain = os.path.join(ec.TMP, "plain.h5")
+ec.run(2, ["extract", "--model", model, "--data", manifest, "--out", plain, "--overwrite",
+           "--streams", "image", "--layers", "0", "--template", attrs["template"],
+           "--prompt", attrs["prompt"], "--progress", "none"])
+p = ec.run(2, ["analyze", iv_path, "--nll-baseline", plain, "--metrics", "spectrum", "--out",
+               os.path.join(ec.TMP, "nll_bad_results.h5")], expect=None)
+check(p.returncode != 0 and "no /nll/caption" in p.stderr, f"plain baseline: {p.returncode} {p.stderr[-300:]}")
 ec.finish("test_extract_nll")

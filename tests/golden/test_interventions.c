@@ -3,7 +3,8 @@
  * checkpoint; versions in its attributes), run strata's CPU forward with the same interventions
  * and compare every LLM hidden state (||a-b||/||b|| <= 1e-4 per layer over real positions), the
  * log-probabilities and the per-row caption NLL (1e-4 relative). Then bad specs: each must be
- * refused, by parse or bind, with a message naming the reason. */
+ * refused, by parse or bind, with a message naming the reason.
+ * Usage: test_interventions [cpu|cuda] (cuda: the same on the GPU backend; 77 without a GPU). */
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -178,14 +179,20 @@ static void refused(strata_model *m, strata_backend *be, const char *spec, const
     if (rc != 0) printf("refused %-32s %s\n", spec, strata_error_get());
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *which = argc > 1 ? argv[1] : "cpu";
     const char *src = getenv("STRATA_SOURCE_DIR") ? getenv("STRATA_SOURCE_DIR") : STRATA_SOURCE_DIR;
     char golden[4096], dir[4200], ref[4200];
     snprintf(golden, sizeof golden, "%s/tests/golden", src);
     snprintf(dir, sizeof dir, "%s/llava_clip_llama", golden);
     snprintf(ref, sizeof ref, "%s/interventions/reference.h5", golden);
-    strata_backend *be = strata_backend_cpu_init(0);
+    strata_backend *be = strata_backend_init(which, 0, 0);
+    if (!be) {
+        printf("%s backend not run: %s\n", which, strata_error_get());
+        return strcmp(which, "cpu") ? 77 : 1;
+    }
+    printf("backend: %s\n", be->ops->name);
     strata_model *m = strata_model_load(dir, be, NULL);
     T_CHECK(m != NULL, "%s: %s", dir, strata_error_get());
     hid_t f = m ? H5Fopen(ref, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;

@@ -46,6 +46,11 @@ int strata_nll_read(const char *archive, strata_nll_data *d)
         }
         H5Tclose(mt), H5Tclose(ty), H5Aclose(at);
     }
+    if (rc == 0 && H5Aexists(ds, "flops_saved_per_sample") > 0) {
+        hid_t at = H5Aopen(ds, "flops_saved_per_sample", H5P_DEFAULT);
+        if (H5Aread(at, H5T_NATIVE_DOUBLE, &d->flops_saved) < 0) d->flops_saved = 0;
+        H5Aclose(at);
+    }
     H5Sclose(sp);
     H5Dclose(ds);
     H5Fclose(f);
@@ -143,6 +148,7 @@ int strata_nll_write(strata_results *res, const char *model, const strata_nll_da
     snprintf(obj, sizeof obj, "/%s/nll", model);
     int64_t nb = n_boot, sd = (int64_t)seed;
     if (rc == 0) rc = strata_results_attr_string(res, obj, "interventions", d->interventions);
+    if (rc == 0) rc = strata_results_attr_double(res, obj, "flops_saved_per_sample", 1, &d->flops_saved);
     if (rc == 0) rc = strata_results_attr_string(res, obj, "baseline", base ? base_path : "");
     if (rc == 0) rc = strata_results_attr_int(res, obj, "n_bootstrap", 1, &nb);
     if (rc == 0) rc = strata_results_attr_int(res, obj, "seed", 1, &sd);

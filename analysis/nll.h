@@ -3,8 +3,8 @@
  * (--nll-baseline), with percentile bootstrap intervals. Rank 0 only; the vectors are small.
  *
  * Results (io/results.h conventions, all float64):
- *   /<model>/nll            attrs interventions (the archive's), baseline (path or ""),
- *                           n_bootstrap, seed
+ *   /<model>/nll            attrs interventions, flops_saved_per_sample (the archive's, from
+ *                           extract's estimate), baseline (path or ""), n_bootstrap, seed
  *   /<model>/nll/mean       [1] mean over samples with a finite NLL (status ok)
  *   /<model>/nll/n_used     [1] those samples
  *   /<model>/nll/mean_interval   [2] bootstrap percentile interval (2.5%, 97.5%), with B > 0
@@ -26,6 +26,7 @@ typedef struct {
     double *nll;             /* [n] NaN where none */
     int64_t n;
     char interventions[1024];
+    double flops_saved;      /* the archive's flops_saved_per_sample (0 if absent) */
 } strata_nll_data;
 
 /* Reads /nll/caption of an archive (serial HDF5). 1 when present, 0 when the archive has

@@ -98,6 +98,7 @@ shutil.copy(os.path.join(ec.TMP, "nll_skip_ffn_0_1.h5"), iv_path)
 with h5py.File(iv_path, "r+") as f:
     f["nll/caption"][2] = np.nan  # a sample without NLL is left out
     iv = f["nll/caption"][()]
+    flops_archive = float(f["nll/caption"].attrs["flops_saved_per_sample"])
 with h5py.File(base_path, "r") as f:
     bl = f["nll/caption"][()]
 res = os.path.join(ec.TMP, "nll_results.h5")
@@ -117,8 +118,8 @@ if check(os.path.exists(res), "analyze wrote no results"):
     for k, w in want.items():
         print(f"analyze nll/{k}: strata {got.get(k)} numpy {np.asarray(w)}")
         check(k in got and np.allclose(got[k], w, rtol=1e-12, atol=1e-12), f"nll/{k}: {got.get(k)} vs {w}")
-    check(ga.get("interventions") == "skip-ffn:0-1" and ga.get("n_bootstrap") == B,
-          f"nll attributes {ga}")
+    check(ga.get("interventions") == "skip-ffn:0-1" and ga.get("n_bootstrap") == B and
+          float(ga.get("flops_saved_per_sample", -1)) == flops_archive > 0, f"nll attributes {ga}")
 # a baseline without /nll/caption is refused
 plain = os.path.join(ec.TMP, "plain.h5")
 ec.run(2, ["extract", "--model", model, "--data", manifest, "--out", plain, "--overwrite",

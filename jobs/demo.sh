@@ -2,13 +2,14 @@
 # jobs/demo.sh — the README's demo command: set up and build, make a tiny random LLaVA
 # checkpoint and a small synthetic image/caption set, extract its layer-wise hidden states with
 # `mpirun -np 2 strata extract`, then analyze and draw the figures.
-#   jobs/demo.sh [OUT_DIR]        (default demo/; N=64 samples, NP=2 ranks from the environment)
+#   jobs/demo.sh [OUT_DIR]    (default demo/; N=256 samples, NP=2 ranks from the environment;
+#                              analyze needs more than its k = 100 neighbours per layer)
 # Steps whose command is not built in this version are skipped with a note (each command answers
 # --help once it exists), so the demo runs at every stage of the project.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/demo}
-n=${N:-64}
+n=${N:-256}
 np=${NP:-2}
 "$here/tests/setup.sh"
 strata="$here/build/strata"
@@ -20,12 +21,12 @@ step() { echo; echo "== $*"; }
 
 if has mkmodel && has mkdata && has extract; then
   step "a tiny random LLaVA checkpoint (Hugging Face layout)"
-  "$strata" mkmodel --arch llava --preset tiny --out "$out/model"
+  "$strata" mkmodel --arch llava --preset tiny --out "$out/llava-tiny"
   step "$n synthetic images of coloured shapes, with captions"
   "$strata" mkdata --out "$out/data" --n "$n"
   step "extract: image and caption streams, every layer, $np ranks"
-  mpirun -np "$np" "$strata" extract --model "$out/model" --data "$out/data/manifest.jsonl" \
-    --out "$out/archive.h5" --streams image,caption,vision --overwrite
+  mpirun -np "$np" "$strata" extract --model "$out/llava-tiny" --data "$out/data/manifest.jsonl" \
+    --out "$out/archive.h5" --streams image,caption,vision --overwrite --progress lines
 elif has mkarchive; then
   step "mkmodel/mkdata/extract not built yet: a synthetic archive instead"
   mpirun -np "$np" "$strata" mkarchive --out "$out/archive.h5" --samples 256 --layers 5 \

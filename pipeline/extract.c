@@ -37,9 +37,11 @@ void strata_extract_install_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
+    /* SA_RESTART: a read of an image interrupted by the signal must not fail that sample */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills */
+    sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second Ctrl-C kills */
     sigaction(SIGINT, &sa, NULL);
 }
 
@@ -185,6 +187,12 @@ static int setup_backend(run_state *r)
 static int setup_model_and_inputs(run_state *r)
 {
     const strata_extract_options *opt = r->opt;
+    char out_dir[4096];
+    snprintf(out_dir, sizeof out_dir, "%s", opt->out);
+    const char *dir = dirname(out_dir);
+    if (access(dir, W_OK) != 0)
+        return strata_error_set("--out %s: the folder %s does not exist or is not writable",
+                                opt->out, dir);
     r->model = strata_model_load(opt->model_dir, r->backend, NULL);
     if (!r->model) return -1;
     r->info = *strata_model_get_info(r->model);
@@ -481,6 +489,230 @@ static int64_t file_size(const char *path)
     return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
+/* The prompt template of the image input: --template (a preset name or text) or the
+ * architecture's; it must hold exactly one <image>. */
+static int setup_template(run_state *r)
+{
+    const char *t = r->opt->template_text;
+    const char *tmpl = t ? strata_template_resolve(t)
+                         : strata_template_for_architecture(r->info.architecture);
+    if (r->need_image) {
+        if (!tmpl)
+            return strata_error_set("no prompt template for %s: give --template",
+                                    r->info.architecture);
+        if (strata_template_check(tmpl) < 0) {
+            strata_error_prefix("--template");
+            return -1;
+        }
+        if (!strata_template_has_image(tmpl) || strstr(strstr(tmpl, "<image>") + 1, "<image>"))
+            return strata_error_set("--template '%s': expected exactly one <image>", tmpl);
+    }
+    r->loader = (strata_loader_config){
+        .manifest = r->manifest, .tokenizer = r->tokenizer, .preprocess = r->preprocess,
+        .model = r->model, .info = r->info, .template_text = tmpl,
+        .prompt = r->opt->prompt ? r->opt->prompt : "Describe the image.",
+        .need_image = r->need_image, .need_caption = r->need_caption};
+    return 0;
+}
+
+/* Creates the archive, or reopens its .partial to resume; then plans what is still pending
+ * (*plan) and counts what earlier runs finished (already[0] done, [1] ok, [2] failed).
+ * Collective; NULL when the archive cannot be created (message printed). */
+static strata_archive *open_archive(run_state *r, strata_extract_plan *plan, int64_t already[3])
+{
+    const strata_extract_options *opt = r->opt;
+    char manifest_sha[65] = "", weights_sha[65] = "";
+    int rc = strata_sha256_file(opt->manifest, manifest_sha);
+    if (rc == 0) rc = weights_header_sha256(opt->model_dir, weights_sha);
+    if (!agree(r->comm, rc == 0)) return NULL;
+    const char **ids = strata_malloc((size_t)r->n * sizeof *ids); /* [n] */
+    for (int64_t i = 0; i < r->n; i++) ids[i] = r->manifest->samples[i].id;
+    strata_stream_info *infos = strata_calloc((size_t)r->n_streams, sizeof *infos);
+    for (int s = 0; s < r->n_streams; s++) {
+        stream_state *st = &r->streams[s];
+        strata_stream_info *in = &infos[s];
+        snprintf(in->name, sizeof in->name, "%s", st->req.name);
+        snprintf(in->site, sizeof in->site, "%s", strata_stream_site(st->req.kind));
+        strata_pool_format(st->req.pool, in->pool, sizeof in->pool);
+        in->n_layers = st->n_layers;
+        in->layers = st->layers;
+        in->hidden_size = st->dim;
+        in->dtype = opt->dtype;
+        in->ragged = st->ragged;
+        in->row_offset = st->row_offset;
+        in->n_rows = st->ragged ? st->row_offset[r->n] : r->n;
+    }
+    char model_name[4096];
+    snprintf(model_name, sizeof model_name, "%s", opt->model_dir);
+    size_t ml = strlen(model_name);
+    while (ml > 1 && model_name[ml - 1] == '/') model_name[--ml] = 0;
+    strata_extract_plan_make(NULL, r->n, r->n_ranks, opt->batch, plan); /* a fresh run's */
+    strata_archive_spec spec = {
+        .command_line = opt->command_line,
+        .model_name = basename(model_name),
+        .architecture = r->info.architecture,
+        .config_json = strata_model_config_json(r->model),
+        .weights_sha256 = weights_sha,
+        .dtype_on_disk = strata_tensor_dtype_name(r->info.weight_dtype),
+        .compute_dtype = "f32",
+        .backend = r->backend->ops->name,
+        .manifest_path = opt->manifest,
+        .manifest_sha256 = manifest_sha,
+        .n_samples = r->n,
+        .ids = ids,
+        .n_streams = r->n_streams,
+        .streams = infos,
+        .n_rounds = plan->n_rounds,
+    };
+    strata_archive *a = strata_archive_create(r->comm, opt->out, &spec, opt->overwrite);
+    free(ids);
+    free(infos);
+    if (!a) {
+        strata_log0("error: %s", strata_error_get());
+        return NULL;
+    }
+    const int8_t *status = strata_archive_status(a);
+    already[0] = already[1] = already[2] = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        already[0] += status[i] != STRATA_SAMPLE_PENDING;
+        already[1] += status[i] == STRATA_SAMPLE_OK;
+        already[2] += status[i] == STRATA_SAMPLE_FAILED;
+    }
+    if (already[0] > 0) { /* resume: plan only what is still pending, on this run's ranks */
+        strata_extract_plan_free(plan);
+        strata_extract_plan_make(status, r->n, r->n_ranks, opt->batch, plan);
+        if (strata_archive_set_rounds(a, plan->n_rounds) < 0)
+            strata_fatal("%s: %s", opt->out, strata_error_get());
+        strata_log0("resuming %s.partial: %lld of %lld samples already done, %lld to go",
+                    opt->out, (long long)already[0], (long long)r->n, (long long)plan->n_pending);
+    }
+    return a;
+}
+
+/* One round on this rank: pool the batch's captures into the round buffers, write them
+ * (collective), then agree with every rank on the counts and on stopping. Returns 1 when some
+ * rank was asked to stop. */
+static int run_round(run_state *r, strata_archive *a, int round, strata_batch *b,
+                     strata_extract_summary *sum, int64_t counts[2])
+{
+    float **out = strata_calloc((size_t)r->n_streams, sizeof *out); /* [n_streams] */
+    int64_t *rows = strata_calloc((size_t)r->n_streams, sizeof *rows);
+    for (int s = 0; s < r->n_streams; s++) {
+        const stream_state *st = &r->streams[s];
+        rows[s] = st->ragged ? st->row_offset[b->end] - st->row_offset[b->begin]
+                             : b->end - b->begin;
+        /* [n_layers][rows][dim], zeros for failed samples */
+        out[s] = strata_calloc((size_t)(st->n_layers * rows[s] * st->dim) + 1, sizeof(float));
+    }
+    double t0 = strata_now();
+    if (compute_batch(r, b, out, rows) < 0)
+        strata_fatal("forward of samples %lld..%lld: %s", (long long)b->begin,
+                     (long long)b->end - 1, strata_error_get());
+    double t1 = strata_now();
+    int64_t local[3] = {0, 0, 0}, global[3];
+    for (int j = 0; j < b->n; j++) {
+        if (b->status[j] == STRATA_SAMPLE_OK) {
+            local[0]++;
+        } else {
+            local[1]++;
+            strata_log("sample %lld (%s) failed: %s", (long long)(b->begin + j),
+                       r->manifest->samples[b->begin + j].id, b->error[j]);
+        }
+    }
+    strata_archive_round wr = {b->begin, b->end, b->status, (const char *const *)b->error,
+                               (const float *const *)out};
+    if (strata_archive_write_round(a, round, &wr) < 0)
+        strata_fatal("%s: round %d: %s", r->opt->out, round, strata_error_get());
+    /* a signal may reach only some ranks: the sum tells all of them */
+    local[2] = stop_signal != 0;
+    STRATA_CHECK_MPI(MPI_Allreduce(local, global, 3, MPI_INT64_T, MPI_SUM, r->comm));
+    sum->forward_seconds += t1 - t0;
+    sum->write_seconds += strata_now() - t1;
+    counts[0] = global[0];
+    counts[1] = global[1];
+    for (int s = 0; s < r->n_streams; s++) free(out[s]);
+    free(out);
+    free(rows);
+    return global[2] > 0;
+}
+
+/* All rounds of the plan, the next batch loading in a thread while the current one runs.
+ * Returns the number of rounds done (< n_rounds when stopped by a signal). */
+static int run_rounds(run_state *r, strata_archive *a, const strata_extract_plan *plan,
+                      strata_progress *progress, strata_extract_summary *sum, int64_t run[2])
+{
+    const int prefetch = r->opt->prefetch;
+    load_slot slots[2];
+    memset(slots, 0, sizeof slots);
+    int cur = 0, announced = 0, k = 0;
+    int64_t planned_done = progress->start_done;
+    if (plan->n_rounds > 0 && prefetch)
+        load_start(&slots[0], &r->loader, strata_extract_plan_work(plan, 0, r->rank), 1);
+    while (k < plan->n_rounds) {
+        double t0 = strata_now();
+        if (prefetch) load_join(&slots[cur]);
+        else load_start(&slots[cur], &r->loader, strata_extract_plan_work(plan, k, r->rank), 0);
+        sum->load_wait_seconds += strata_now() - t0;
+        if (prefetch && k + 1 < plan->n_rounds)
+            load_start(&slots[1 - cur], &r->loader,
+                       strata_extract_plan_work(plan, k + 1, r->rank), 1);
+        if (stop_signal && !announced) {
+            strata_log("received %s: finishing this round, then stopping",
+                       stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGUSR1 ? "SIGUSR1"
+                                                                                  : "SIGINT");
+            announced = 1;
+        }
+        int64_t counts[2];
+        int stop = run_round(r, a, k, &slots[cur].batch, sum, counts);
+        strata_batch_free(&slots[cur].batch);
+        run[0] += counts[0];
+        run[1] += counts[1];
+        for (int q = 0; q < r->n_ranks; q++) {
+            strata_sample_range w = strata_extract_plan_work(plan, k, q);
+            planned_done += w.end - w.begin;
+        }
+        strata_progress_update(progress, planned_done, progress->failed + counts[1]);
+        cur = 1 - cur;
+        k++;
+        if (stop) break;
+    }
+    load_join(&slots[cur]); /* a prefetched batch nobody will run (stopped) */
+    if (slots[cur].batch.status) strata_batch_free(&slots[cur].batch);
+    return k;
+}
+
+static void print_summary(const run_state *r, const strata_extract_summary *sum, int rounds_done,
+                          int n_rounds, int exit_code)
+{
+    double rate = sum->rounds_seconds > 0 ? sum->run_samples / sum->rounds_seconds : 0;
+    double t = sum->rounds_seconds > 0 ? sum->rounds_seconds : 1;
+    char elapsed[32];
+    strata_format_duration(sum->seconds, elapsed, sizeof elapsed);
+    strata_log("extract %s: %lld samples: %lld ok, %lld failed%s; this run: %lld samples, %s "
+               "(%.1f s, of which setup %.1f s), %.2f samples/s; archive %.1f MB%s",
+               sum->stopped ? "stopped" : "done", (long long)sum->n_samples, (long long)sum->ok,
+               (long long)sum->failed, sum->failed ? " (errors in /samples/error)" : "",
+               (long long)sum->run_samples, elapsed, sum->seconds,
+               sum->seconds - sum->rounds_seconds, rate, sum->archive_bytes / 1e6,
+               sum->stopped ? " (partial)" : "");
+    strata_log("rounds on rank 0: forward %.1f%%, waiting for the loader %.1f%%, writing and "
+               "syncing %.1f%%, other %.1f%%",
+               100 * sum->forward_seconds / t, 100 * sum->load_wait_seconds / t,
+               100 * sum->write_seconds / t,
+               100 * (t - sum->forward_seconds - sum->load_wait_seconds - sum->write_seconds) / t);
+    if (r->n_ranks > 1)
+        strata_log("forward time per rank: %.2f s .. %.2f s", sum->forward_min_seconds,
+                   sum->forward_max_seconds);
+    if (sum->stopped)
+        strata_log("stopped by a signal after a clean flush of round %d of %d: run the same "
+                   "command again to resume (exit code %d)", rounds_done, n_rounds,
+                   STRATA_EXIT_REQUEUE);
+    else
+        strata_log("wrote %s", r->opt->out);
+    if (exit_code == STRATA_EXIT_FAILURE)
+        strata_log("error: %lld samples failed and --fail-on-bad is set", (long long)sum->failed);
+}
+
 int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
                        strata_extract_summary *summary)
 {
@@ -494,201 +726,47 @@ int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
     MPI_Comm_rank(comm, &r.rank);
     MPI_Comm_size(comm, &r.n_ranks);
     strata_extract_install_signals();
-
-    int exit_code = STRATA_EXIT_FAILURE;
-    strata_archive *archive = NULL;
-    strata_extract_plan plan = {0};
-    char **ids = NULL;
-    strata_stream_info *infos = NULL;
-
     if (opt->batch < 1) {
         strata_log0("error: --batch must be at least 1");
         return STRATA_EXIT_USAGE;
     }
-    if (!agree(comm, setup_backend(&r) == 0)) goto done;
-    if (!agree(comm, setup_model_and_inputs(&r) == 0)) goto done;
-    if (!agree(comm, setup_streams(&r) == 0)) goto done;
 
-    /* the prompt template (only the image input uses one) */
-    const char *tmpl = opt->template_text ? strata_template_resolve(opt->template_text)
-                                          : strata_template_for_architecture(r.info.architecture);
-    int rc = 0;
-    if (r.need_image && !tmpl)
-        rc = strata_error_set("no prompt template for %s: give --template", r.info.architecture);
-    else if (r.need_image && strata_template_check(tmpl) < 0) {
-        strata_error_prefix("--template");
-        rc = -1;
-    } else if (r.need_image && (!strata_template_has_image(tmpl) ||
-                                strstr(strstr(tmpl, "<image>") + 1, "<image>")))
-        rc = strata_error_set("--template '%s': expected exactly one <image>", tmpl);
-    if (!agree(comm, rc == 0)) goto done;
-    r.loader = (strata_loader_config){
-        .manifest = r.manifest, .tokenizer = r.tokenizer, .preprocess = r.preprocess,
-        .model = r.model, .info = r.info, .template_text = tmpl,
-        .prompt = opt->prompt ? opt->prompt : "Describe the image.",
-        .need_image = r.need_image, .need_caption = r.need_caption};
-    size_ragged_streams(&r);
-
-    /* the archive: spec, create or resume */
-    char manifest_sha[65] = "", weights_sha[65] = "";
-    rc = strata_sha256_file(opt->manifest, manifest_sha);
-    if (rc == 0) rc = weights_header_sha256(opt->model_dir, weights_sha);
-    if (!agree(comm, rc == 0)) goto done;
-    ids = strata_malloc((size_t)r.n * sizeof *ids);
-    for (int64_t i = 0; i < r.n; i++) ids[i] = r.manifest->samples[i].id;
-    infos = strata_calloc((size_t)r.n_streams, sizeof *infos);
-    for (int s = 0; s < r.n_streams; s++) {
-        stream_state *st = &r.streams[s];
-        strata_stream_info *in = &infos[s];
-        snprintf(in->name, sizeof in->name, "%s", st->req.name);
-        snprintf(in->site, sizeof in->site, "%s", strata_stream_site(st->req.kind));
-        strata_pool_format(st->req.pool, in->pool, sizeof in->pool);
-        in->n_layers = st->n_layers;
-        in->layers = st->layers;
-        in->hidden_size = st->dim;
-        in->dtype = opt->dtype;
-        in->ragged = st->ragged;
-        in->row_offset = st->row_offset;
-        in->n_rows = st->ragged ? st->row_offset[r.n] : r.n;
-    }
-    char model_name[4096];
-    snprintf(model_name, sizeof model_name, "%s", opt->model_dir);
-    size_t ml = strlen(model_name);
-    while (ml > 1 && model_name[ml - 1] == '/') model_name[--ml] = 0;
-    strata_extract_plan_make(NULL, r.n, r.n_ranks, opt->batch, &plan);
-    strata_archive_spec spec = {
-        .command_line = opt->command_line,
-        .model_name = basename(model_name),
-        .architecture = r.info.architecture,
-        .config_json = strata_model_config_json(r.model),
-        .weights_sha256 = weights_sha,
-        .dtype_on_disk = strata_tensor_dtype_name(r.info.weight_dtype),
-        .compute_dtype = "f32",
-        .backend = r.backend->ops->name,
-        .manifest_path = opt->manifest,
-        .manifest_sha256 = manifest_sha,
-        .n_samples = r.n,
-        .ids = (const char *const *)ids,
-        .n_streams = r.n_streams,
-        .streams = infos,
-        .n_rounds = plan.n_rounds,
-    };
-    archive = strata_archive_create(comm, opt->out, &spec, opt->overwrite);
-    if (!archive) {
-        strata_log0("error: %s", strata_error_get());
+    int exit_code = STRATA_EXIT_FAILURE;
+    strata_archive *archive = NULL;
+    strata_extract_plan plan = {0};
+    int64_t already[3]; /* done, ok, failed before this run */
+    if (!agree(comm, setup_backend(&r) == 0) || !agree(comm, setup_model_and_inputs(&r) == 0) ||
+        !agree(comm, setup_streams(&r) == 0) || !agree(comm, setup_template(&r) == 0))
         goto done;
-    }
-    /* resume: plan only what is still pending */
-    const int8_t *status0 = strata_archive_status(archive);
-    int64_t already = 0, already_ok = 0, already_failed = 0;
-    for (int64_t i = 0; i < r.n; i++) {
-        already += status0[i] != STRATA_SAMPLE_PENDING;
-        already_ok += status0[i] == STRATA_SAMPLE_OK;
-        already_failed += status0[i] == STRATA_SAMPLE_FAILED;
-    }
-    if (already > 0) {
-        strata_extract_plan_free(&plan);
-        strata_extract_plan_make(status0, r.n, r.n_ranks, opt->batch, &plan);
-        if (strata_archive_set_rounds(archive, plan.n_rounds) < 0)
-            strata_fatal("%s: %s", opt->out, strata_error_get());
-        strata_log0("resuming %s.partial: %lld of %lld samples already done, %lld to go",
-                    opt->out, (long long)already, (long long)r.n, (long long)plan.n_pending);
-    }
+    size_ragged_streams(&r);
+    archive = open_archive(&r, &plan, already);
+    if (!archive) goto done;
     if (r.rank == 0)
         strata_log("extract: %lld samples, %d streams, %d ranks, batch %d, %d rounds, backend %s",
                    (long long)r.n, r.n_streams, r.n_ranks, opt->batch, plan.n_rounds,
                    r.backend->ops->name);
 
-    /* ---- the rounds ---- */
     strata_progress progress;
     strata_progress_init(&progress, stderr, r.rank == 0 ? opt->progress : STRATA_PROGRESS_NONE,
-                         "extract", r.n, already, 0);
-    int64_t run_ok = 0, run_failed = 0, planned_done = already;
-    load_slot slots[2];
-    memset(slots, 0, sizeof slots);
-    int cur = 0, stopped = 0, announced = 0, rounds_done = 0;
-    if (plan.n_rounds > 0 && opt->prefetch)
-        load_start(&slots[0], &r.loader, strata_extract_plan_work(&plan, 0, r.rank), 1);
-    float **out = strata_calloc((size_t)r.n_streams, sizeof *out);
-    int64_t *rows = strata_calloc((size_t)r.n_streams, sizeof *rows);
-    for (int k = 0; k < plan.n_rounds; k++) {
-        double t0 = strata_now();
-        if (opt->prefetch) load_join(&slots[cur]);
-        else load_start(&slots[cur], &r.loader, strata_extract_plan_work(&plan, k, r.rank), 0);
-        sum.load_wait_seconds += strata_now() - t0;
-        if (opt->prefetch && k + 1 < plan.n_rounds)
-            load_start(&slots[1 - cur], &r.loader, strata_extract_plan_work(&plan, k + 1, r.rank),
-                       1);
-        strata_batch *b = &slots[cur].batch;
-        for (int s = 0; s < r.n_streams; s++) {
-            rows[s] = r.streams[s].ragged ? r.streams[s].row_offset[b->end] -
-                                                r.streams[s].row_offset[b->begin]
-                                          : b->end - b->begin;
-            out[s] = strata_calloc((size_t)(r.streams[s].n_layers * rows[s] * r.streams[s].dim) + 1,
-                                   sizeof(float));
-        }
-        double t1 = strata_now();
-        if (compute_batch(&r, b, out, rows) < 0)
-            strata_fatal("forward of samples %lld..%lld: %s", (long long)b->begin,
-                         (long long)b->end - 1, strata_error_get());
-        sum.forward_seconds += strata_now() - t1;
-        int64_t counts[2] = {0, 0};
-        for (int j = 0; j < b->n; j++) {
-            if (b->status[j] == STRATA_SAMPLE_OK) counts[0]++;
-            else {
-                counts[1]++;
-                strata_log("sample %lld (%s) failed: %s", (long long)(b->begin + j),
-                           r.manifest->samples[b->begin + j].id, b->error[j]);
-            }
-        }
-        double t2 = strata_now();
-        strata_archive_round wr = {b->begin, b->end, b->status, (const char *const *)b->error,
-                                   (const float *const *)out};
-        if (strata_archive_write_round(archive, k, &wr) < 0)
-            strata_fatal("%s: round %d: %s", opt->out, k, strata_error_get());
-        /* agree on progress and on stopping (a signal may reach only some ranks) */
-        if (stop_signal && !announced) {
-            strata_log("received %s: finishing this round, then stopping",
-                       stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGUSR1 ? "SIGUSR1"
-                                                                                  : "SIGINT");
-            announced = 1;
-        }
-        int64_t local[3] = {counts[0], counts[1], stop_signal != 0}, global[3];
-        STRATA_CHECK_MPI(MPI_Allreduce(local, global, 3, MPI_INT64_T, MPI_SUM, comm));
-        sum.write_seconds += strata_now() - t2;
-        run_ok += global[0];
-        run_failed += global[1];
-        for (int q = 0; q < r.n_ranks; q++) {
-            strata_sample_range w = strata_extract_plan_work(&plan, k, q);
-            planned_done += w.end - w.begin;
-        }
-        strata_progress_update(&progress, planned_done, already_failed + run_failed);
-        for (int s = 0; s < r.n_streams; s++) free(out[s]);
-        strata_batch_free(b);
-        cur = 1 - cur;
-        rounds_done = k + 1;
-        if (global[2] && k + 1 < plan.n_rounds) {
-            stopped = 1;
-            break;
-        }
-    }
-    load_join(&slots[cur]);
-    if (slots[cur].batch.status) strata_batch_free(&slots[cur].batch);
-    free(out);
-    free(rows);
+                         "extract", r.n, already[0], 0);
+    progress.failed = already[2];
+    int64_t run[2] = {0, 0}; /* ok, failed in this run */
+    double t_rounds = strata_now();
+    int rounds_done = run_rounds(&r, archive, &plan, &progress, &sum, run);
     strata_progress_end(&progress);
 
     sum.n_samples = r.n;
-    sum.ok = already_ok + run_ok;
-    sum.failed = already_failed + run_failed;
-    sum.run_samples = run_ok + run_failed;
-    sum.stopped = stopped;
+    sum.ok = already[1] + run[0];
+    sum.failed = already[2] + run[1];
+    sum.run_samples = run[0] + run[1];
+    sum.stopped = rounds_done < plan.n_rounds;
+    sum.rounds_seconds = strata_now() - t_rounds;
     sum.seconds = strata_now() - t_start;
-    char partial[4096];
-    snprintf(partial, sizeof partial, "%s.partial", opt->out);
-    if (stopped) {
+    if (sum.stopped) {
         strata_archive_close(archive);
         archive = NULL;
+        char partial[4096];
+        snprintf(partial, sizeof partial, "%s.partial", opt->out);
         sum.archive_bytes = file_size(partial);
         exit_code = STRATA_EXIT_REQUEUE;
     } else {
@@ -701,36 +779,16 @@ int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
         sum.archive_bytes = file_size(opt->out);
         exit_code = opt->fail_on_bad && sum.failed > 0 ? STRATA_EXIT_FAILURE : STRATA_EXIT_OK;
     }
-    if (r.rank == 0) {
-        double rate = sum.seconds > 0 ? sum.run_samples / sum.seconds : 0;
-        char elapsed[32];
-        strata_format_duration(sum.seconds, elapsed, sizeof elapsed);
-        strata_log("extract %s: %lld samples: %lld ok, %lld failed%s; this run %lld samples in "
-                   "%s (%.1f s), %.2f samples/s; archive %.1f MB%s",
-                   stopped ? "stopped" : "done", (long long)sum.n_samples, (long long)sum.ok,
-                   (long long)sum.failed, sum.failed ? " (errors in /samples/error)" : "",
-                   (long long)sum.run_samples, elapsed, sum.seconds, rate,
-                   sum.archive_bytes / 1e6, stopped ? " (partial)" : "");
-        strata_log("time on rank 0: forward %.1f%%, waiting for the loader %.1f%%, writing and "
-                   "syncing %.1f%%, setup and rest %.1f%%",
-                   100 * sum.forward_seconds / sum.seconds, 100 * sum.load_wait_seconds / sum.seconds,
-                   100 * sum.write_seconds / sum.seconds,
-                   100 * (sum.seconds - sum.forward_seconds - sum.load_wait_seconds -
-                          sum.write_seconds) / sum.seconds);
-        if (stopped)
-            strata_log("stopped by a signal after a clean flush of round %d of %d: run the same "
-                       "command again to resume (exit code %d)", rounds_done, plan.n_rounds,
-                       STRATA_EXIT_REQUEUE);
-        else
-            strata_log("wrote %s", opt->out);
-        if (exit_code == STRATA_EXIT_FAILURE)
-            strata_log("error: %lld samples failed and --fail-on-bad is set", (long long)sum.failed);
-    }
+    /* the spread of forward time over ranks tells imbalance from I/O in the "writing and
+     * syncing" share (a collective write waits for the slowest rank) */
+    double fwd[2] = {sum.forward_seconds, -sum.forward_seconds}, fwd_ext[2];
+    STRATA_CHECK_MPI(MPI_Reduce(fwd, fwd_ext, 2, MPI_DOUBLE, MPI_MAX, 0, comm));
+    sum.forward_max_seconds = fwd_ext[0];
+    sum.forward_min_seconds = -fwd_ext[1];
+    if (r.rank == 0) print_summary(&r, &sum, rounds_done, plan.n_rounds, exit_code);
 done:
     if (archive) strata_archive_close(archive);
     strata_extract_plan_free(&plan);
-    free(ids);
-    free(infos);
     run_free(&r);
     if (summary) *summary = sum;
     return exit_code;

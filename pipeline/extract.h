@@ -64,7 +64,9 @@ typedef struct {
     int64_t n_samples, ok, failed; /* whole archive (including samples done by earlier runs) */
     int64_t run_samples;           /* samples processed by this run */
     double seconds;                /* this run, from start to the end of the last round */
-    double forward_seconds, load_wait_seconds, write_seconds; /* rank 0's share of `seconds` */
+    double rounds_seconds;         /* of which the rounds (after setup) */
+    double forward_seconds, load_wait_seconds, write_seconds; /* rank 0's, within the rounds */
+    double forward_min_seconds, forward_max_seconds;          /* over ranks (rank 0 only) */
     int stopped;                   /* 1 when a signal ended the run early (.partial kept) */
     int64_t archive_bytes;         /* size of the finished archive (or the .partial) */
 } strata_extract_summary;

@@ -75,6 +75,11 @@ NodeName=localhost NodeHostname=$(hostname) CPUs=$cpus RealMemory=$mem_mb State=
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
 
+# PMIx's per-step client folders default to /tmp/spmix_appdir_<uid>_<job>.<step>: job ids
+# restart at 1 in every test cluster, so a second cluster (or a second run) would find them.
+mkdir -p "$dir/pmix"
+echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf"
+
 export SLURM_CONF="$dir/slurm.conf"
 slurmctld -i -f "$SLURM_CONF"
 slurmd -N localhost -f "$SLURM_CONF"

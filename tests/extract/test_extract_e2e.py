@@ -2,7 +2,7 @@
 (`strata mkmodel`) and real image files (PIL), read back with h5py.
 
   ranks  the archive does not depend on ranks or batch: np 1/2/3, batch 1/3/4, with and without
-         prefetch, equal within 1e-5 relative per row; ragged pools (all, sample:K) too; f16 on
+         prefetch, more ranks than samples, equal within 1e-5 relative per row; ragged pools (all, sample:K) too; f16 on
          disk equals numpy's float16 of the f32 archive; a mean equals numpy's mean of the `all`
          rows; provenance attributes (manifest sha256, n_ranks, complete)
   bad    planted bad samples (missing, truncated, not an image, empty caption, too long) get
@@ -50,6 +50,14 @@ def mode_ranks():
         extract(np_, out, manifest, "--streams", ALL, "--batch", str(batch), *extra)
         w = ec.compare(out, ref, 1e-5, f"np {np_} batch {batch} vs np 1 batch 4")
         print(f"np {np_} batch {batch}: worst row relative error {w:.3g}")
+    # fewer samples than ranks: rank 2 has no work in any round and writes empty selections
+    two = os.path.join(tmp, "two.jsonl")
+    with open(manifest) as f, open(two, "w") as g:
+        g.writelines(f.readlines()[:2])
+    extract(1, os.path.join(tmp, "two1.h5"), two, "--streams", ALL)
+    extract(3, os.path.join(tmp, "two3.h5"), two, "--streams", ALL, "--batch", "1")
+    ec.compare(os.path.join(tmp, "two3.h5"), os.path.join(tmp, "two1.h5"), 1e-5,
+               "2 samples on 3 ranks vs 1 rank")
     streams, got_ids, status, errors, attrs = ec.read_archive(ref)
     check(got_ids == ids, "ids in manifest order")
     check(attrs.get("complete") == 1 and attrs.get("n_ranks") == 1, f"root attrs {attrs}")
@@ -206,6 +214,8 @@ def mode_cli():
         (base + ["--layers", "99"], 1, "out of range"),
         (base + ["--pool", "median"], 1, "'median'"),
         (base + ["--template", "no image here {prompt}"], 1, "<image>"),
+        (["extract", "--model", model, "--data", manifest, "--out", "/nonexistent/x.h5"], 1,
+         "/nonexistent"),
         (["extract", "--model", os.path.join(tmp, "nowhere"), "--data", manifest, "--out", out],
          1, "nowhere"),
         (["extract", "--model", model, "--data", bad_manifest, "--out", out], 1, ["bad.jsonl", "2"]),

@@ -691,6 +691,21 @@ int strata_archive_write_sample_f64(strata_archive *a, const char *path, int64_t
     if (H5Lexists(a->file, path, H5P_DEFAULT) > 0) {
         d = H5Dopen2(a->file, path, H5P_DEFAULT);
         STRATA_CHECK_H5_HINT(d, path);
+        /* a resumed run must say the same (e.g. the same interventions): same on every rank */
+        for (int i = 0; i < n_attrs; i++) {
+            if (!attr_text[i]) continue;
+            char *have = strata_h5_read_attr_string(d, attr_names[i]);
+            int same = have && strcmp(have, attr_text[i]) == 0;
+            if (!same) {
+                strata_error_set("%s: %s was written with %s '%s', this run has '%s' (start again "
+                                 "with --overwrite)", a->partial, path, attr_names[i],
+                                 have ? have : "(none)", attr_text[i]);
+                free(have);
+                H5Dclose(d);
+                return -1;
+            }
+            free(have);
+        }
     } else {
         /* parent groups, one level at a time */
         char part[1024];

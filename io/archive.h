@@ -105,7 +105,8 @@ int strata_archive_last_io_mode(const strata_archive *a);
  * `path` [n_samples] (e.g. "/nll/caption"; parent groups made as needed). The first call creates
  * it filled with NaN (samples never written, e.g. failed ones, stay NaN) and sets its
  * attributes: attr_names[i] = attr_text[i], or the number attr_num[i] where attr_text[i] is NULL
- * (same values on every rank). A resumed archive keeps the dataset and attributes it has. */
+ * (same values on every rank). A resumed archive keeps the dataset and its attributes; a
+ * string attribute given with another value than the stored one is an error (-1). */
 int strata_archive_write_sample_f64(strata_archive *a, const char *path, int64_t begin,
                                     int64_t end, const double *values, int n_attrs,
                                     const char *const *attr_names, const char *const *attr_text,

@@ -13,6 +13,8 @@ Run by ctest: test_extract_nll.py"""
 import os
 import sys
 
+import shutil
+
 import h5py
 import numpy as np
 
@@ -59,6 +61,32 @@ for name, (spec, want) in sorted(cases.items()):
     check(flops > 0 if spec.startswith(("skip", "inject")) else flops == 0,
           f"{name}: flops_saved_per_sample {flops}")
 
+# resume: a .partial with half the samples pending; the same --intervene completes it to the
+# reference, another one is refused (the NLL of one archive comes from one intervention)
+src = os.path.join(ec.TMP, "nll_skip_ffn_0_1.h5")
+for spec, ok in (("inject:1", False), ("skip-ffn:0-1", True)):
+    out = os.path.join(ec.TMP, "nll_resume.h5")
+    shutil.copy(src, out + ".partial")
+    with h5py.File(out + ".partial", "r+") as f:
+        f.attrs["complete"] = 0
+        f["samples/status"][3:] = 0
+        f["nll/caption"][3:] = np.nan
+    if os.path.exists(out):
+        os.remove(out)
+    p = ec.run(2, ["extract", "--model", model, "--data", manifest, "--out", out, "--streams",
+                   "image", "--layers", "0", "--batch", "4", "--template", attrs["template"],
+                   "--prompt", attrs["prompt"], "--progress", "none", "--nll", "--intervene", spec],
+               expect=None)
+    if ok:
+        check(p.returncode == 0 and "resum" in p.stderr, f"resume {spec}: exit {p.returncode}")
+        with h5py.File(out, "r") as f:
+            got = f["nll/caption"][()]
+        want = cases["skip_ffn_0_1"][1]
+        check(np.all(np.abs(got - want) <= 1e-4 * np.abs(want)), f"resumed NLL {got} vs {want}")
+    else:
+        check(p.returncode != 0 and "was written with interventions 'skip-ffn:0-1'" in p.stderr,
+              f"resume with {spec}: exit {p.returncode}, {p.stderr[-500:]}")
+
 # a bad spec is refused with its reason before anything is written
 out = os.path.join(ec.TMP, "nll_bad.h5")
 for bad, reason in (("skip-ffn:0-5", "out of range"), ("fold:1", "unknown kind")):
@@ -68,8 +96,6 @@ for bad, reason in (("skip-ffn:0-5", "out of range"), ("fold:1", "unknown kind")
     check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{bad}: archive written")
 
 # ---- strata analyze: mean NLL and its paired change from the baseline ----------------------
-import shutil  # noqa: E402
-
 M64 = (1 << 64) - 1
 
 

@@ -239,6 +239,14 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
     int D = cfg->hidden_size, F = cfg->intermediate_size, hd = cfg->head_dim;
     int H = cfg->n_heads, Hkv = cfg->n_kv_heads, L = cfg->n_layers;
     int qkv_ld = (H + 2 * Hkv) * hd;
+    for (int i = 0; i < a->n_intervene; i++) {
+        const strata_intervention *v = &a->intervene[i];
+        if ((v->kind == STRATA_IV_TRANSPLANT && !v->donor) ||
+            (v->kind == STRATA_IV_ABLATE && v->use_mean && !v->mean) ||
+            v->last > (v->kind == STRATA_IV_INJECT ? L : L - 1))
+            return strata_error_set("forward: intervention '%s' is not bound to this model "
+                                    "(strata_intervention_bind)", v->spec);
+    }
     /* activations, all [M][...] */
     float *h = o->alloc(c, (size_t)M * D * sizeof(float));         /* normed input */
     float *qkv = o->alloc(c, (size_t)M * qkv_ld * sizeof(float));  /* q | k | v per row */

@@ -16,8 +16,9 @@
  *   inject:k       image rows bypass blocks 0..k-1 (1<=k<=L): they get no attention or MLP update
  *                  there, so the projector output itself enters block k (text rows still attend
  *                  to the image rows at every block).
- *   transplant:i-j:DIR  blocks i..j run with the weights of checkpoint DIR (its decoder must have
- *                  the same shape: layers, hidden, intermediate, heads, kv heads, head dim).
+ *   transplant:i-j:DIR  blocks i..j run with the weights of checkpoint DIR for every token (not
+ *                  only image tokens; its decoder must have the same shape: layers, hidden,
+ *                  intermediate, heads, kv heads, head dim, vocabulary, biases).
  * Life cycle: strata_intervention_parse (syntax) -> strata_intervention_bind (ranges against the
  * model, loads the donor / the mean; all errors before any forward) -> forward -> _free. */
 #ifndef STRATA_INTERVENE_H

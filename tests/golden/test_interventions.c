@@ -227,6 +227,15 @@ int main(int argc, char **argv)
         refused(m, be, bad, "donor checkpoint");
         snprintf(bad, sizeof bad, "ablate:1:mean:%s/llava_clip_llama/config.json", golden);
         refused(m, be, bad, "expected 128");
+        /* a forward refuses an intervention that was parsed but never bound */
+        strata_intervention ub;
+        snprintf(bad, sizeof bad, "transplant:0-0:%s/llava_clip_full_last", golden);
+        T_CHECK(strata_intervention_parse(bad, &ub) == 0, "parse '%s': %s", bad, strata_error_get());
+        int32_t one_id = 1;
+        strata_forward_args fa = {.batch = 1, .seq_len = 1, .input_ids = &one_id, .intervene = &ub,
+                                  .n_intervene = 1};
+        T_CHECK(strata_model_forward(m, &fa) != 0 && t_contains(strata_error_get(), "not bound"),
+                "an unbound transplant ran: %s", strata_error_get());
         /* a text-only model has no image tokens to act on */
         snprintf(bad, sizeof bad, "%s/mistral_sliding", golden);
         strata_model *t = strata_model_load(bad, be, NULL);

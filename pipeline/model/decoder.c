@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/intervene.h"
+#include "model/intervene_internal.h"
 #include "model/model_internal.h"
 #include "strata.h"
 
@@ -149,86 +149,6 @@ static void rmsnorm(strata_model *m, float *y, const float *x, const mweight *w,
     m->be->ops->weight_put(m->be->ctx, view);
 }
 
-/* Interventions (intervene.h) act on the image rows: runs [start, start+len) of [B*T] rows */
-typedef struct {
-    int n;
-    long *start, *len, total;
-} image_rows;
-
-static image_rows find_image_rows(const strata_model *m, const strata_forward_args *a)
-{
-    image_rows r = {0};
-    int B = a->batch, T = a->seq_len, id = m->info.image_token_id;
-    if (!a->n_intervene) return r;
-    r.start = strata_malloc((size_t)B * T * sizeof(long));
-    r.len = strata_malloc((size_t)B * T * sizeof(long));
-    for (int b = 0; b < B; b++) {
-        int len = a->lengths ? a->lengths[b] : T;
-        for (int t = 0; t < len; t++) {
-            if (a->input_ids[(long)b * T + t] != id) continue;
-            if (r.n && r.start[r.n - 1] + r.len[r.n - 1] == (long)b * T + t) {
-                r.len[r.n - 1]++;
-            } else {
-                r.start[r.n] = (long)b * T + t;
-                r.len[r.n++] = 1;
-            }
-            r.total++;
-        }
-    }
-    return r;
-}
-
-/* 1 when block l skips the attention (attn 1) or MLP (attn 0) update of image rows */
-static int iv_skip(const strata_forward_args *a, int l, int attn)
-{
-    for (int i = 0; i < a->n_intervene; i++) {
-        const strata_intervention *v = &a->intervene[i];
-        if (v->kind == STRATA_IV_INJECT && l < v->first) return 1;
-        if (v->kind == (attn ? STRATA_IV_SKIP_ATTN : STRATA_IV_SKIP_FFN) && l >= v->first &&
-            l <= v->last)
-            return 1;
-    }
-    return 0;
-}
-
-static const decoder_layer *iv_layer(const strata_model *m, const strata_forward_args *a, int l)
-{
-    for (int i = 0; i < a->n_intervene; i++) {
-        const strata_intervention *v = &a->intervene[i];
-        if (v->kind == STRATA_IV_TRANSPLANT && v->donor && l >= v->first && l <= v->last)
-            return &v->donor->dec.layers[l];
-    }
-    return &m->dec.layers[l];
-}
-
-/* keep [total][D] <- image rows of x (save 1), or back (save 0) */
-static void iv_image_copy(strata_model *m, const image_rows *r, float *x, float *keep, int D, int save)
-{
-    long off = 0;
-    for (int i = 0; i < r->n; i++) {
-        float *row = x + r->start[i] * D, *k = keep + off * D;
-        if (save) m->be->ops->copy2d(m->be->ctx, k, D, row, D, (int)r->len[i], D);
-        else m->be->ops->copy2d(m->be->ctx, row, D, k, D, (int)r->len[i], D);
-        off += r->len[i];
-    }
-}
-
-/* the image rows of x (the input of block l) become zeros or the mean vector */
-static void iv_ablate(strata_model *m, const strata_forward_args *a, const image_rows *r, float *x,
-                      int l, int D)
-{
-    for (int i = 0; i < a->n_intervene; i++) {
-        const strata_intervention *v = &a->intervene[i];
-        if (v->kind != STRATA_IV_ABLATE || v->first != l) continue;
-        float *zeros = v->use_mean ? NULL : strata_calloc((size_t)D, sizeof(float));
-        for (int j = 0; j < r->n; j++)
-            for (long t = 0; t < r->len[j]; t++)
-                m->be->ops->upload(m->be->ctx, x + (r->start[j] + t) * D, v->use_mean ? v->mean : zeros,
-                                   (size_t)D * sizeof(float));
-        free(zeros);
-    }
-}
-
 int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
 {
     const strata_backend_ops *o = m->be->ops;
@@ -239,30 +159,24 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
     int D = cfg->hidden_size, F = cfg->intermediate_size, hd = cfg->head_dim;
     int H = cfg->n_heads, Hkv = cfg->n_kv_heads, L = cfg->n_layers;
     int qkv_ld = (H + 2 * Hkv) * hd;
-    for (int i = 0; i < a->n_intervene; i++) {
-        const strata_intervention *v = &a->intervene[i];
-        if ((v->kind == STRATA_IV_TRANSPLANT && !v->donor) ||
-            (v->kind == STRATA_IV_ABLATE && v->use_mean && !v->mean) ||
-            v->last > (v->kind == STRATA_IV_INJECT ? L : L - 1))
-            return strata_error_set("forward: intervention '%s' is not bound to this model "
-                                    "(strata_intervention_bind)", v->spec);
-    }
+    if (intervene_check(a, L) < 0) return -1;
     /* activations, all [M][...] */
     float *h = o->alloc(c, (size_t)M * D * sizeof(float));         /* normed input */
     float *qkv = o->alloc(c, (size_t)M * qkv_ld * sizeof(float));  /* q | k | v per row */
     float *att = o->alloc(c, (size_t)M * H * hd * sizeof(float));  /* attention output */
     float *gu = o->alloc(c, (size_t)M * 2 * F * sizeof(float));    /* gate | up */
     float *act = o->alloc(c, (size_t)M * F * sizeof(float));       /* silu(gate) * up */
-    image_rows ir = find_image_rows(m, a);
+    intervene_rows ir = intervene_image_rows(m, a);
     float *keep = ir.total ? o->alloc(c, (size_t)ir.total * D * sizeof(float)) : NULL; /* [rows][D] */
     int rc = (h && qkv && att && gu && act && (keep || !ir.total)) ? 0 : -1;
-    if (ir.total) iv_ablate(m, a, &ir, x, 0, D);
+    if (ir.total) intervene_ablate(m, a, &ir, x, 0, D);
     if (rc == 0 && want_layer(a, 0)) rc = model_capture(m, a, STRATA_SITE_LLM, 0, B, T, D, x);
     strata_attention_mask mask = {.causal = 1, .window = 0, .lengths = a->lengths};
     float scale = 1.0f / sqrtf((float)hd);
     for (int l = 0; l < L && rc == 0; l++) {
-        const decoder_layer *y = iv_layer(m, a, l);
-        int skip_attn = ir.total && iv_skip(a, l, 1), skip_ffn = ir.total && iv_skip(a, l, 0);
+        const decoder_layer *y = intervene_layer(m, a, l);
+        int skip_attn = ir.total && intervene_skip(a, l, 1);
+        int skip_ffn = ir.total && intervene_skip(a, l, 0);
         rmsnorm(m, h, x, &y->in_norm, M, D, cfg->rms_norm_eps);
         model_linear(m, qkv, qkv_ld, h, D, M, D, H * hd, &y->q, &y->q_bias, 0.0f);
         model_linear(m, qkv + H * hd, qkv_ld, h, D, M, D, Hkv * hd, &y->k, &y->k_bias, 0.0f);
@@ -272,17 +186,17 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
         mask.window = y->window;
         o->attention(c, att, qkv, qkv_ld, qkv + H * hd, qkv + (H + Hkv) * hd, qkv_ld, B, T, H, Hkv,
                      hd, scale, &mask);
-        if (skip_attn) iv_image_copy(m, &ir, x, keep, D, 1);
+        if (skip_attn) intervene_copy_rows(m, &ir, x, keep, D, 1);
         model_linear(m, x, D, att, H * hd, M, H * hd, D, &y->o, &y->o_bias, 1.0f); /* x += */
-        if (skip_attn) iv_image_copy(m, &ir, x, keep, D, 0);
+        if (skip_attn) intervene_copy_rows(m, &ir, x, keep, D, 0);
         rmsnorm(m, h, x, &y->post_norm, M, D, cfg->rms_norm_eps);
         model_linear(m, gu, 2 * F, h, D, M, D, F, &y->gate, &y->gate_bias, 0.0f);
         model_linear(m, gu + F, 2 * F, h, D, M, D, F, &y->up, &y->up_bias, 0.0f);
         o->swiglu(c, act, gu, M, F);
-        if (skip_ffn) iv_image_copy(m, &ir, x, keep, D, 1);
+        if (skip_ffn) intervene_copy_rows(m, &ir, x, keep, D, 1);
         model_linear(m, x, D, act, F, M, F, D, &y->down, &y->down_bias, 1.0f); /* x += */
-        if (skip_ffn) iv_image_copy(m, &ir, x, keep, D, 0);
-        if (l + 1 < L && ir.total) iv_ablate(m, a, &ir, x, l + 1, D);
+        if (skip_ffn) intervene_copy_rows(m, &ir, x, keep, D, 0);
+        if (l + 1 < L && ir.total) intervene_ablate(m, a, &ir, x, l + 1, D);
         if (l + 1 < L && want_layer(a, l + 1))
             rc = model_capture(m, a, STRATA_SITE_LLM, l + 1, B, T, D, x);
     }
@@ -298,7 +212,6 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
     o->free(c, gu);
     o->free(c, act);
     if (keep) o->free(c, keep);
-    free(ir.start);
-    free(ir.len);
+    intervene_rows_free(&ir);
     return rc;
 }

@@ -1,13 +1,12 @@
-/* intervene.c — parsing, checking and cost of the interventions of intervene.h; decoder.c
- * applies them. Relies on model_internal.h for the decoder's shape; the reference is
- * tests/golden/make_interventions.py (transformers with hooks). */
+/* intervene.c — the interventions of intervene.h: parsing, checking against the model, cost
+ * estimate, and the pieces decoder.c calls in its block loop (intervene_internal.h). Relies on
+ * model_internal.h; the reference is tests/golden/make_interventions.py (transformers hooks). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/intervene.h"
-#include "model/model_internal.h"
+#include "model/intervene_internal.h"
 #include "strata.h"
 
 static const char *usage = "expected skip-ffn:i-j, skip-attn:i-j, ablate:k:zero, "
@@ -191,5 +190,100 @@ void strata_intervention_describe(const strata_intervention *iv, int n, char *ou
         int w = snprintf(out + at, cap - at, "%s%s", i ? ";" : "", iv[i].spec);
         if (w < 0) break;
         at += (size_t)w;
+    }
+}
+
+/* ---- applied by decoder.c (intervene_internal.h) ----------------------------------------- */
+int intervene_check(const strata_forward_args *a, int L)
+{
+    for (int i = 0; i < a->n_intervene; i++) {
+        const strata_intervention *v = &a->intervene[i];
+        if ((v->kind == STRATA_IV_TRANSPLANT && !v->donor) ||
+            (v->kind == STRATA_IV_ABLATE && v->use_mean && !v->mean) ||
+            v->last > (v->kind == STRATA_IV_INJECT ? L : L - 1))
+            return strata_error_set("forward: intervention '%s' is not bound to this model "
+                                    "(strata_intervention_bind)", v->spec);
+    }
+    return 0;
+}
+
+void intervene_rows_free(intervene_rows *r)
+{
+    free(r->start);
+    free(r->len);
+    memset(r, 0, sizeof *r);
+}
+
+intervene_rows intervene_image_rows(const strata_model *m, const strata_forward_args *a)
+{
+    intervene_rows r = {0};
+    int B = a->batch, T = a->seq_len, id = m->info.image_token_id;
+    if (!a->n_intervene) return r;
+    r.start = strata_malloc((size_t)B * T * sizeof(long));
+    r.len = strata_malloc((size_t)B * T * sizeof(long));
+    for (int b = 0; b < B; b++) {
+        int len = a->lengths ? a->lengths[b] : T;
+        for (int t = 0; t < len; t++) {
+            if (a->input_ids[(long)b * T + t] != id) continue;
+            if (r.n && r.start[r.n - 1] + r.len[r.n - 1] == (long)b * T + t) {
+                r.len[r.n - 1]++;
+            } else {
+                r.start[r.n] = (long)b * T + t;
+                r.len[r.n++] = 1;
+            }
+            r.total++;
+        }
+    }
+    return r;
+}
+
+/* 1 when block l skips the attention (attn 1) or MLP (attn 0) update of image rows */
+int intervene_skip(const strata_forward_args *a, int l, int attn)
+{
+    for (int i = 0; i < a->n_intervene; i++) {
+        const strata_intervention *v = &a->intervene[i];
+        if (v->kind == STRATA_IV_INJECT && l < v->first) return 1;
+        if (v->kind == (attn ? STRATA_IV_SKIP_ATTN : STRATA_IV_SKIP_FFN) && l >= v->first &&
+            l <= v->last)
+            return 1;
+    }
+    return 0;
+}
+
+const decoder_layer *intervene_layer(const strata_model *m, const strata_forward_args *a, int l)
+{
+    for (int i = 0; i < a->n_intervene; i++) {
+        const strata_intervention *v = &a->intervene[i];
+        if (v->kind == STRATA_IV_TRANSPLANT && v->donor && l >= v->first && l <= v->last)
+            return &v->donor->dec.layers[l];
+    }
+    return &m->dec.layers[l];
+}
+
+/* keep [total][D] <- image rows of x (save 1), or back (save 0) */
+void intervene_copy_rows(strata_model *m, const intervene_rows *r, float *x, float *keep, int D, int save)
+{
+    long off = 0;
+    for (int i = 0; i < r->n; i++) {
+        float *row = x + r->start[i] * D, *k = keep + off * D;
+        if (save) m->be->ops->copy2d(m->be->ctx, k, D, row, D, (int)r->len[i], D);
+        else m->be->ops->copy2d(m->be->ctx, row, D, k, D, (int)r->len[i], D);
+        off += r->len[i];
+    }
+}
+
+/* the image rows of x (the input of block l) become zeros or the mean vector */
+void intervene_ablate(strata_model *m, const strata_forward_args *a, const intervene_rows *r, float *x,
+                      int l, int D)
+{
+    for (int i = 0; i < a->n_intervene; i++) {
+        const strata_intervention *v = &a->intervene[i];
+        if (v->kind != STRATA_IV_ABLATE || v->first != l) continue;
+        float *zeros = v->use_mean ? NULL : strata_calloc((size_t)D, sizeof(float));
+        for (int j = 0; j < r->n; j++)
+            for (long t = 0; t < r->len[j]; t++)
+                m->be->ops->upload(m->be->ctx, x + (r->start[j] + t) * D, v->use_mean ? v->mean : zeros,
+                                   (size_t)D * sizeof(float));
+        free(zeros);
     }
 }

@@ -5,7 +5,6 @@
  * model/model.h, loader.h, streams.h. MPI is called from this (the main) thread only. */
 #include "extract.h"
 
-#include <dirent.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +16,7 @@
 
 #include "io/manifest.h"
 #include "io/preprocess.h"
+#include "io/safetensors.h"
 #include "io/template.h"
 #include "io/tokenizer.h"
 #include "loader.h"
@@ -105,39 +105,14 @@ static int agree(MPI_Comm comm, int ok)
     return all;
 }
 
-/* sha256 over the headers (length + JSON) of the checkpoint's safetensors files, in name order:
- * identifies the weights' names, dtypes and shapes without hashing gigabytes. */
-static int weights_header_sha256(const char *dir, char out[65])
+/* The weights' fingerprint recorded in the archive: sha256 of the safetensors headers
+ * (io/safetensors.h). */
+static int weights_sha256(const char *dir, char out[65])
 {
-    struct dirent **list = NULL;
-    int n = scandir(dir, &list, NULL, alphasort);
-    if (n < 0) return strata_error_set("%s: cannot list the folder", dir);
-    size_t len = 0;
-    char *all = NULL;
-    for (int i = 0; i < n; i++) {
-        const char *name = list[i]->d_name;
-        size_t nl = strlen(name);
-        if (nl > 12 && strcmp(name + nl - 12, ".safetensors") == 0) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, name);
-            FILE *f = fopen(path, "rb");
-            uint8_t head[8];
-            uint64_t hl = 0;
-            if (f && fread(head, 1, 8, f) == 8) {
-                for (int b = 7; b >= 0; b--) hl = hl << 8 | head[b];
-                if (hl < (64u << 20)) {
-                    all = strata_realloc(all, len + 8 + hl + 1);
-                    memcpy(all + len, head, 8);
-                    len += 8 + fread(all + len + 8, 1, hl, f);
-                }
-            }
-            if (f) fclose(f);
-        }
-        free(list[i]);
-    }
-    free(list);
-    strata_sha256_hex(all ? all : "", len, out);
-    free(all);
+    strata_safetensors *st = strata_safetensors_open_dir(dir);
+    if (!st) return -1;
+    snprintf(out, 65, "%s", strata_safetensors_headers_sha256(st));
+    strata_safetensors_close(st);
     return 0;
 }
 
@@ -523,7 +498,7 @@ static strata_archive *open_archive(run_state *r, strata_extract_plan *plan, int
     const strata_extract_options *opt = r->opt;
     char manifest_sha[65] = "", weights_sha[65] = "";
     int rc = strata_sha256_file(opt->manifest, manifest_sha);
-    if (rc == 0) rc = weights_header_sha256(opt->model_dir, weights_sha);
+    if (rc == 0) rc = weights_sha256(opt->model_dir, weights_sha);
     if (!agree(r->comm, rc == 0)) return NULL;
     const char **ids = strata_malloc((size_t)r->n * sizeof *ids); /* [n] */
     for (int64_t i = 0; i < r->n; i++) ids[i] = r->manifest->samples[i].id;

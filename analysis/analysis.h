@@ -99,7 +99,7 @@ typedef struct {
     const float *remote;       /* held block data (layout as ds->data with remote_n rows) */
     int64_t remote_n, remote_begin;
     int64_t i0, i1, j0, j1;    /* local and remote row ranges of the sub-tile */
-    const float *gram;         /* [n_items][i1-i0][j1-j0] centred Gram per item (gram_items) */
+    const float *gram;         /* [n_items][i1-i0][j1-j0] float32 Gram of the centred rows */
     const double *lnorm2;      /* [n_items][i1-i0] squared norms of centred local rows */
     const double *rnorm2;      /* [n_items][j1-j0] squared norms of centred remote rows */
 } strata_tile;
@@ -115,6 +115,8 @@ void strata_ring_run(MPI_Comm comm, const strata_dataset *ds, const float *mean_
 
 /* Exact distance between two float32 rows, accumulated in double: ||a - b||^2. */
 double strata_dist2_exact(const float *a, const float *b, int dim);
+/* sum_k a[k] b[k] in double with a fixed summation order. */
+double strata_dot_f64(const double *a, const double *b, int64_t n);
 
 /* ---- intrinsic dimension from neighbour distances (serial, rank 0) ------------------------ */
 /* TwoNN from mu = r2/r1 [n] (sorted in place): slope through the origin of -log(1 - i/n)

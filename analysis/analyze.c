@@ -814,11 +814,12 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
         getrusage(RUSAGE_SELF, &ru);
         strata_log("ring: %lld bytes in %lld messages sent (data %lld bytes, (P-1)/P share %lld); "
                    "tsqr: %lld bytes in %lld messages; allreduce payload %lld bytes; ring %.2f s, "
-                   "tsqr %.2f s, total %.2f s; local rows %lld (%.1f MB); peak RSS %.1f MB",
+                   "tsqr %.2f s, total %.2f s (CPU %.2f s); local rows %lld (%.1f MB); peak RSS %.1f MB",
                    (long long)stats->ring_bytes, (long long)stats->ring_messages,
                    (long long)total_bytes, (long long)(total_bytes * (nranks - 1) / nranks),
                    (long long)stats->tsqr_bytes, (long long)stats->tsqr_messages,
                    (long long)stats->reduce_bytes, t_ring, t_tsqr, strata_now() - t_start,
+                   ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
                    (long long)ds->n_local, ds->n_local * cols * 4 / 1e6, ru.ru_maxrss / 1024.0);
     }
     pairs_free(&cka_pairs);

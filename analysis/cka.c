@@ -78,9 +78,7 @@ void strata_cka_tile(void *state, const strata_tile *t)
     for (int p = 0; p < c->n_pairs; p++) {
         const double *ga = gram + (int64_t)c->pairs[p][0] * nn;
         const double *gb = gram + (int64_t)c->pairs[p][1] * nn;
-        double s = 0.0;
-        for (int64_t e = 0; e < nn; e++) s += ga[e] * gb[e];
-        c->sum_kl[p] += s;
+        c->sum_kl[p] += strata_dot_f64(ga, gb, nn);
     }
 #pragma omp parallel for schedule(static)
     for (int it = 0; it < ds->n_items; it++) {

@@ -164,26 +164,41 @@ static int find_program(const char *name, char *found, size_t size)
     return ok;
 }
 
-/* gnuplot -e "fmt='FORMAT'" NAME.gp, run in dir. 0 ok, 127 could not start, else failure. */
-static int run_gnuplot(const char *program, const char *dir, const char *name, const char *format)
+/* Starts gnuplot -e "fmt='FORMAT'" NAME.gp in dir; the child's pid, or -1 (error set). */
+static pid_t start_gnuplot(const char *program, const char *dir, const char *name,
+                           const char *format)
 {
     char script[1024], fmt_arg[64];
     snprintf(script, sizeof script, "%s.gp", name);
     snprintf(fmt_arg, sizeof fmt_arg, "fmt='%s'", format);
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return strata_error_set("fork failed: %s", strerror(errno)), 1;
+    if (pid < 0) return strata_error_set("fork failed: %s", strerror(errno));
     if (pid == 0) {
         if (chdir(dir) != 0) _exit(126);
         char *args[] = {(char *)program, "-e", fmt_arg, script, NULL};
         execv(program, args);
         _exit(127);
     }
+    return pid;
+}
+
+/* gnuplot's exit status: 0 ok, 127 could not start, else failure. */
+static int wait_gnuplot(pid_t pid)
+{
     int status = 0;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return 1;
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* How many gnuplots run at once: $STRATA_FIGURES_JOBS, else the online CPUs (at most 16). */
+static int render_jobs(void)
+{
+    const char *env = getenv("STRATA_FIGURES_JOBS");
+    long jobs = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    return jobs < 1 ? 1 : jobs > 16 ? 16 : (int)jobs;
 }
 
 static int rendered(const char *dir, const char *name, const char *format)
@@ -215,26 +230,41 @@ static int render_all(const struct fig_list *list, const int *selected,
     int n_formats = 0;
     if (opt->pdf) formats[n_formats++] = "pdf";
     if (opt->png) formats[n_formats++] = "png";
-    int failed = 0;
+    /* Every (figure, format) is one gnuplot run; up to render_jobs() run at once, reaped
+     * oldest first (they take about as long as each other). */
+    int n_runs = 0;
+    int(*runs)[2] = strata_malloc((size_t)(list->n * n_formats + 1) * sizeof *runs);
+    for (int i = 0; i < list->n; i++)
+        for (int f = 0; selected[i] && f < n_formats; f++) runs[n_runs][0] = i, runs[n_runs++][1] = f;
+    pid_t *pids = strata_malloc((size_t)(n_runs + 1) * sizeof(pid_t));
+    int jobs = render_jobs(), started = 0, failed = 0, missing = 0;
     char failures[1024] = "";
-    for (int i = 0; i < list->n; i++) {
-        if (!selected[i]) continue;
-        for (int f = 0; f < n_formats; f++) {
-            const char *name = list->figs[i].name;
-            int rc = run_gnuplot(program, opt->out_dir, name, formats[f]);
-            if (rc == 127)
-                return strata_error_set("%s could not be started; %s", program, install_hint);
-            if (rc == 0 && rendered(opt->out_dir, name, formats[f])) continue;
-            failed++;
+    for (int done = 0; done < n_runs; done++) {
+        while (started < n_runs && started - done < jobs) {
+            const char *name = list->figs[runs[started][0]].name;
+            pids[started] = start_gnuplot(program, opt->out_dir, name, formats[runs[started][1]]);
+            started++;
+        }
+        const char *name = list->figs[runs[done][0]].name, *format = formats[runs[done][1]];
+        int rc = pids[done] < 0 ? 1 : wait_gnuplot(pids[done]);
+        missing |= rc == 127;
+        if (rc == 0 && rendered(opt->out_dir, name, format)) continue;
+        if (++failed <= 4) { /* name the first few */
             size_t used = strlen(failures);
             snprintf(failures + used, sizeof failures - used, "%s%s.%s", failed > 1 ? ", " : "",
-                     name, formats[f]);
+                     name, format);
         }
     }
+    free(runs);
+    free(pids);
+    if (missing) return strata_error_set("%s could not be started; %s", program, install_hint);
     if (failed)
-        return strata_error_set("gnuplot failed on %d figure(s): %s (its messages are above; "
-                                "the %sterminal must exist: `gnuplot -e 'set terminal'`)",
-                                failed, failures, opt->png ? "pngcairo/pdfcairo " : "pdfcairo ");
+        return strata_error_set("gnuplot failed on %d of %d renders: %s%s (its messages are "
+                                "above; the %s terminal must exist: `gnuplot -e 'set terminal'`)",
+                                failed, n_runs, failures, failed > 4 ? ", ..." : "",
+                                opt->png && opt->pdf ? "pdfcairo and pngcairo"
+                                : opt->png         ? "pngcairo"
+                                                   : "pdfcairo");
     return 0;
 }
 

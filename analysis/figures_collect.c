@@ -317,6 +317,15 @@ static void catalog_build(hid_t file, struct catalog *c)
     }
     qsort(c->streams, (size_t)c->n_streams, sizeof(char *), compare_streams);
     fig_free_names(top);
+    /* Two archives of the same model (analyze names the groups synthetic, synthetic_b): their
+     * model_name is the same, so the legends use the (unique) group names. */
+    for (int m = 0; m < c->n_models; m++)
+        for (int k = 0; k < c->n_models; k++)
+            if (k != m && strcmp(c->labels[m], c->labels[k]) == 0) {
+                free(c->labels[m]);
+                c->labels[m] = strata_strdup(c->models[m]);
+                break;
+            }
 }
 
 static void catalog_free(struct catalog *c)
@@ -826,7 +835,8 @@ int fig_collect(hid_t file, struct fig_list *out)
         {"norms", "", "mean token norm", NAN, NAN, 1, -1},
     };
     stream_metric_figure(file, &c, out, "norms", "Token norms vs depth",
-                         "mean L2 norm of the stream's (pooled) token states per layer, log scale",
+                         "mean L2 norm of the stream's (pooled) token states per layer (log axis "
+                         "when they span more than a decade)",
                          norms, 1, "no /<model>/<stream>/norms dataset");
     consecutive_cosine_figure(file, &c, out);
     gride_scaling_figure(file, &c, out);

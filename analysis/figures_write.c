@@ -345,6 +345,41 @@ static void gp_heatmap(FILE *out, const struct figure *fig)
     fprintf(out, "plot '%s.dat' using 2:1:5 with image notitle\n", fig->name);
 }
 
+/* Values constant to 1e-3 relative (a participation ratio of 1.0000002 everywhere): show them
+ * flat in +-5% rather than let the axis magnify rounding noise into curves. */
+static int flat_range(const struct fig_panel *panel, double *lo, double *hi)
+{
+    double min = INFINITY, max = -INFINITY;
+    for (int s = 0; s < panel->n_series; s++)
+        for (size_t i = 0; i < panel->series[s].n; i++) {
+            double y = panel->series[s].y[i];
+            if (!isfinite(y)) continue;
+            min = fmin(min, y);
+            max = fmax(max, y);
+        }
+    double scale = fmax(fabs(min), fabs(max));
+    if (!isfinite(scale) || max - min >= 1e-3 * scale) return 0;
+    double centre = 0.5 * (min + max), half = scale > 0 ? 0.05 * scale : 1;
+    *lo = centre - half;
+    *hi = centre + half;
+    return 1;
+}
+
+/* A log axis only pays when the positive values span more than a decade or so; within one
+ * it shows a single labelled tick. */
+static int wide_range(const struct fig_panel *panel)
+{
+    double min = INFINITY, max = 0;
+    for (int s = 0; s < panel->n_series; s++)
+        for (size_t i = 0; i < panel->series[s].n; i++) {
+            double y = panel->series[s].y[i];
+            if (!isfinite(y) || y <= 0) continue;
+            min = fmin(min, y);
+            max = fmax(max, y);
+        }
+    return max > 0 && max / min >= 20;
+}
+
 static void gp_series_style(FILE *out, const struct fig_series *series)
 {
     int dash = series->dash % (int)(sizeof dash_types / sizeof dash_types[0]);
@@ -362,7 +397,7 @@ static void gp_lines(FILE *out, const struct figure *fig)
           out);
     for (int i = 0; i < n_colours; i++) fprintf(out, "c%d = '%s'\n", i, okabe_ito[i]);
     fprintf(out,
-            "set style fill transparent solid 0.18 noborder\n"
+            "set style fill noborder\n"
             "set grid lc rgb '#d9d9d9' lw 0.5\n"
             "set xrange [0:1]\nset xtics 0.2\nset tics nomirror\nset border 3\n"
             "# Panels share the depth axis; margins are fixed so the plot areas line up.\n"
@@ -397,9 +432,14 @@ static void gp_lines(FILE *out, const struct figure *fig)
         fputs(p == fig->n_panels - 1 ? "\nset xlabel 'normalised depth (layer / L)'\n"
                                      : "\nunset xlabel\n",
               out);
-        fputs(panel->logy ? "set logscale y\n" : "unset logscale y\n", out);
+        int logy = panel->logy && wide_range(panel);
+        fputs(logy ? "set logscale y\n" : "unset logscale y\n", out);
+        double lo, hi;
         if (isfinite(panel->ymin) && isfinite(panel->ymax))
             fprintf(out, "set yrange [%g:%g]\n", panel->ymin, panel->ymax);
+        else if (!logy && flat_range(panel, &lo, &hi))
+            fprintf(out, "set yrange [%.10g:%.10g]   # the values are constant to 1e-3\n", lo,
+                    hi);
         else
             fputs("set yrange [*:*]\n", out);
         if (p == 1) fputs("unset key\n", out);
@@ -423,15 +463,19 @@ static void gp_lines(FILE *out, const struct figure *fig)
                     put_quoted(out, series->label);
                 }
         }
+        /* Bands get fainter as more overlap, so that many models do not pile up into grey. */
+        int n_bands = 0;
+        for (int s = 0; s < panel->n_series; s++) n_bands += panel->series[s].lo != NULL;
+        double opacity = n_bands <= 2 ? 0.2 : fmax(0.06, 0.4 / n_bands);
         for (int s = 0; s < panel->n_series; s++, block++) {
             const struct fig_series *series = &panel->series[s];
             fputs(first ? "" : ", \\\n     ", out);
             first = 0;
             if (series->lo)
                 fprintf(out,
-                        "'%s.dat' index %d using 2:4:5 with filledcurves lc rgb c%d notitle, "
-                        "\\\n     ",
-                        fig->name, block, series->colour % n_colours);
+                        "'%s.dat' index %d using 2:4:5 with filledcurves lc rgb c%d "
+                        "fs transparent solid %.2f notitle, \\\n     ",
+                        fig->name, block, series->colour % n_colours, opacity);
             fprintf(out, "'%s.dat' index %d using 2:3 with linespoints ", fig->name, block);
             gp_series_style(out, series);
             fputs(" notitle", out);

@@ -1,7 +1,8 @@
 /* knn.c — exact k nearest neighbours per row and item, fed by the ring's Gram tiles.
  * A tile entry gives ||a||^2 + ||b||^2 - 2 a.b, which cancels badly for near neighbours, so it
- * only selects candidates: one is admitted when it lies within a rounding bound of the current
- * k-th exact distance, and its distance is then recomputed exactly (double, from the raw rows).
+ * only selects candidates: per tile row, those within a rounding bound of the current k-th exact
+ * distance and of the row's k-th best approximate one; their distances are then recomputed
+ * exactly (double, from the raw rows).
  * Each row keeps a max-heap of (squared distance, global index); ties break by lower index. */
 #include "analysis/knn.h"
 
@@ -68,6 +69,31 @@ static void heap_push(double *d, int64_t *x, int *n, int k, double dv, int64_t i
     x[pos] = iv;
 }
 
+/* Hoare selection: afterwards v[k] holds the k-th smallest value (0-based) of v [n]. */
+static double select_kth(double *v, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                double tmp = v[i];
+                v[i] = v[j];
+                v[j] = tmp;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else break;
+    }
+    return v[k];
+}
+
 void strata_knn_tile(void *state, const strata_tile *t)
 {
     strata_knn *knn = state;
@@ -84,27 +110,59 @@ void strata_knn_tile(void *state, const strata_tile *t)
         const float *rraw = t->remote + t->remote_n * ds->col_offset[it];
         const float *g = t->gram + (int64_t)it * ni * nj;
         const double *ln = t->lnorm2 + (int64_t)it * ni, *rn = t->rnorm2 + (int64_t)it * nj;
-#pragma omp parallel for schedule(dynamic, 8)
-        for (int64_t i = t->i0; i < t->i1; i++) {
-            int64_t gi = ds->row_begin + i;
-            if (dup[gi]) continue;
-            int64_t row = (int64_t)it * ds->n_local + i;
-            double *hd = knn->d2 + row * k;
-            int64_t *hx = knn->idx + row * k;
-            int *cnt = knn->count + row;
-            const float *grow = g + (i - t->i0) * nj;
-            double lni = ln[i - t->i0];
-            for (int64_t j = t->j0; j < t->j1; j++) {
-                int64_t gj = t->remote_begin + j;
-                if (gj == gi || dup[gj]) continue;
-                double rnj = rn[j - t->j0];
-                if (*cnt == k) {
-                    double approx = lni + rnj - 2.0 * (double)grow[j - t->j0];
-                    if (approx > hd[0] + slack * (lni + rnj)) continue;
+        double rn_max = 0.0;
+        for (int64_t j = 0; j < nj; j++)
+            if (rn[j] > rn_max) rn_max = rn[j];
+#pragma omp parallel
+        {
+            /* per thread: candidates of one tile row (approx distance, column) */
+            double *cand = strata_malloc((size_t)nj * sizeof(double) + 8);
+            double *work = strata_malloc((size_t)nj * sizeof(double) + 8);
+            int64_t *cj = strata_malloc((size_t)nj * sizeof(int64_t) + 8);
+#pragma omp for schedule(dynamic, 8)
+            for (int64_t i = t->i0; i < t->i1; i++) {
+                int64_t gi = ds->row_begin + i;
+                if (dup[gi]) continue;
+                int64_t row = (int64_t)it * ds->n_local + i;
+                double *hd = knn->d2 + row * k;
+                int64_t *hx = knn->idx + row * k;
+                int *cnt = knn->count + row;
+                const float *grow = g + (i - t->i0) * nj;
+                double lni = ln[i - t->i0];
+                double band = slack * (lni + rn_max); /* bounds the error of any entry of the row */
+                double thr = *cnt == k ? hd[0] + band : INFINITY;
+                /* 1. candidates that could enter the heap, by the tile's approximate distance */
+                int64_t nc = 0;
+                for (int64_t j = t->j0; j < t->j1; j++) {
+                    int64_t gj = t->remote_begin + j;
+                    double approx = lni + rn[j - t->j0] - 2.0 * (double)grow[j - t->j0];
+                    if (approx > thr || gj == gi || dup[gj]) continue;
+                    cand[nc] = approx;
+                    cj[nc++] = j;
                 }
-                double e = strata_dist2_exact(lraw + i * dim, rraw + j * dim, dim);
-                heap_push(hd, hx, cnt, k, e, gj);
+                /* 2. only the k best of them can enter, give or take the rounding band */
+                if (nc > k) {
+                    memcpy(work, cand, (size_t)nc * sizeof(double));
+                    double cut = select_kth(work, nc, k - 1) + 2.0 * band;
+                    int64_t w = 0;
+                    for (int64_t c = 0; c < nc; c++)
+                        if (cand[c] <= cut) {
+                            cand[w] = cand[c];
+                            cj[w++] = cj[c];
+                        }
+                    nc = w;
+                }
+                /* 3. exact distances of the survivors */
+                for (int64_t c = 0; c < nc; c++) {
+                    if (*cnt == k && cand[c] > hd[0] + band) continue;
+                    int64_t j = cj[c];
+                    double e = strata_dist2_exact(lraw + i * dim, rraw + j * dim, dim);
+                    heap_push(hd, hx, cnt, k, e, t->remote_begin + j);
+                }
             }
+            free(cand);
+            free(work);
+            free(cj);
         }
     }
 }

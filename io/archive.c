@@ -107,6 +107,8 @@ static hid_t file_access(MPI_Comm comm)
     /* 1.8 object headers: checksummed metadata (corruption is detected, not read as data) */
     STRATA_CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST));
     STRATA_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+    /* chunks start on file-system pages: ranks writing neighbouring chunks share no page */
+    STRATA_CHECK_H5(H5Pset_alignment(fapl, 4096, 4096));
     return fapl;
 }
 

@@ -129,6 +129,7 @@ int strata_archive_find_stream(const strata_archive_reader *r, const char *name)
  * time). Returns 0, or -1 with strata_error set. */
 int strata_archive_read_rows(strata_archive_reader *r, int stream, int layer_pos,
                              int64_t row_begin, int64_t row_end, float *out, uint8_t *ok_mask);
+/* Collective over the communicator given to open (MPI-IO closes collectively). */
 void strata_archive_reader_close(strata_archive_reader *r);
 
 /* f32 -> IEEE half, round to nearest even, overflow to +-inf (as numpy's astype(float16)).

@@ -99,32 +99,40 @@ static char *attr_or_empty(hid_t obj, const char *name)
     return s ? s : strata_strdup("");
 }
 
-static int load_samples(hid_t file, const char *path, strata_archive_reader *r)
+/* Opens a 1-D dataset of class `want` ("what" names it in messages) with `expect` elements
+ * (-1: any; *n gets the length). Returns the handle or -1 with a message naming file and name. */
+static hid_t open_1d(hid_t file, const char *path, const char *name, H5T_class_t want,
+                     const char *what, int64_t expect, const char *why, int64_t *n)
 {
     hsize_t dims[1];
-    hid_t d = open_dataset(file, path, "/samples/id");
-    if (d < 0 || dataset_dims(d, path, "/samples/id", 1, dims) < 0 ||
-        check_class(d, path, "/samples/id", H5T_STRING, "a string dataset") < 0) {
+    hid_t d = open_dataset(file, path, name);
+    if (d < 0 || dataset_dims(d, path, name, 1, dims) < 0 ||
+        check_class(d, path, name, want, what) < 0) {
         if (d >= 0) H5Dclose(d);
         return -1;
     }
-    r->n_samples = (int64_t)dims[0];
+    if (expect >= 0 && (int64_t)dims[0] != expect) {
+        H5Dclose(d);
+        strata_error_set("%s: %s has shape [%llu], expected [%lld] (%s)", path, name,
+                         (unsigned long long)dims[0], (long long)expect, why);
+        return -1;
+    }
+    if (n) *n = (int64_t)dims[0];
+    return d;
+}
+
+static int load_samples(hid_t file, const char *path, strata_archive_reader *r)
+{
+    hid_t d = open_1d(file, path, "/samples/id", H5T_STRING, "a string dataset", -1, "",
+                      &r->n_samples);
+    if (d < 0) return -1;
     r->ids = strata_h5_read_strings(d, r->n_samples);
     H5Dclose(d);
-    if (!r->ids) return strata_error_set("%s: cannot read /samples/id", path);
+    if (!r->ids) return strata_error_set("%s: cannot read /samples/id (corrupted?)", path);
 
-    d = open_dataset(file, path, "/samples/status");
-    if (d < 0 || dataset_dims(d, path, "/samples/status", 1, dims) < 0 ||
-        check_class(d, path, "/samples/status", H5T_INTEGER, "an integer dataset") < 0) {
-        if (d >= 0) H5Dclose(d);
-        return -1;
-    }
-    if ((int64_t)dims[0] != r->n_samples) {
-        H5Dclose(d);
-        return strata_error_set("%s: /samples/status has shape [%llu], expected [%lld] (the "
-                                "length of /samples/id)", path, (unsigned long long)dims[0],
-                                (long long)r->n_samples);
-    }
+    d = open_1d(file, path, "/samples/status", H5T_INTEGER, "an integer dataset", r->n_samples,
+                "the length of /samples/id", NULL);
+    if (d < 0) return -1;
     r->status = strata_calloc((size_t)(r->n_samples ? r->n_samples : 1), 1);
     herr_t rc = r->n_samples ? H5Dread(d, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                        r->status) : 0;
@@ -135,20 +143,12 @@ static int load_samples(hid_t file, const char *path, strata_archive_reader *r)
             return strata_error_set("%s: /samples/status[%lld] is %d, expected 0, 1 or 2", path,
                                     (long long)i, r->status[i]);
 
-    d = open_dataset(file, path, "/samples/error");
-    if (d < 0 || dataset_dims(d, path, "/samples/error", 1, dims) < 0 ||
-        check_class(d, path, "/samples/error", H5T_STRING, "a string dataset") < 0) {
-        if (d >= 0) H5Dclose(d);
-        return -1;
-    }
-    if ((int64_t)dims[0] != r->n_samples) {
-        H5Dclose(d);
-        return strata_error_set("%s: /samples/error has shape [%llu], expected [%lld]", path,
-                                (unsigned long long)dims[0], (long long)r->n_samples);
-    }
+    d = open_1d(file, path, "/samples/error", H5T_STRING, "a string dataset", r->n_samples,
+                "the length of /samples/id", NULL);
+    if (d < 0) return -1;
     r->errors = strata_h5_read_strings(d, r->n_samples);
     H5Dclose(d);
-    if (!r->errors) return strata_error_set("%s: cannot read /samples/error", path);
+    if (!r->errors) return strata_error_set("%s: cannot read /samples/error (corrupted?)", path);
     return 0;
 }
 
@@ -226,18 +226,9 @@ static int load_stream(hid_t file, const char *path, strata_archive_reader *r, c
     }
     s->ragged = 1;
     snprintf(ipath, sizeof ipath, "/index/%s/row_offset", name);
-    hid_t od = open_dataset(file, path, ipath);
-    hsize_t odims[1];
-    if (od < 0 || dataset_dims(od, path, ipath, 1, odims) < 0 ||
-        check_class(od, path, ipath, H5T_INTEGER, "an integer dataset") < 0) {
-        if (od >= 0) H5Dclose(od);
-        return -1;
-    }
-    if ((int64_t)odims[0] != r->n_samples + 1) {
-        H5Dclose(od);
-        return strata_error_set("%s: %s has shape [%llu], expected [%lld] (samples + 1)", path,
-                                ipath, (unsigned long long)odims[0], (long long)r->n_samples + 1);
-    }
+    hid_t od = open_1d(file, path, ipath, H5T_INTEGER, "an integer dataset", r->n_samples + 1,
+                       "samples + 1", NULL);
+    if (od < 0) return -1;
     s->row_offset = strata_malloc((size_t)(r->n_samples + 1) * sizeof *s->row_offset);
     herr_t rc = H5Dread(od, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->row_offset);
     H5Dclose(od);

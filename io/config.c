@@ -92,8 +92,9 @@ static void read_text(reader *r, json_t *o, strata_text_config *t, const char *d
     t->head_dim = get_int(r, o, "head_dim", 0);
     if (t->head_dim <= 0 && t->n_heads > 0) t->head_dim = t->hidden_size / t->n_heads;
     t->vocab_size = positive(r, get_int(r, o, "vocab_size", qwen2 ? 151936 : 32000), "vocab_size");
-    t->max_position_embeddings = get_int(r, o, "max_position_embeddings",
-                                         mistral ? 131072 : qwen2 ? 32768 : 2048);
+    t->max_position_embeddings = positive(r, get_int(r, o, "max_position_embeddings",
+                                                     mistral ? 131072 : qwen2 ? 32768 : 2048),
+                                          "max_position_embeddings");
     t->rms_norm_eps = (float)get_num(r, o, "rms_norm_eps", 1e-6);
     t->attention_bias = get_bool(r, o, "attention_bias", 0);
     t->qkv_bias = qwen2;
@@ -101,9 +102,10 @@ static void read_text(reader *r, json_t *o, strata_text_config *t, const char *d
     t->tie_word_embeddings = get_bool(r, o, "tie_word_embeddings", 0);
     get_str(r, o, "hidden_act", "silu", t->hidden_act, sizeof t->hidden_act);
     if (r->rc) return;
-    if (t->n_layers > STRATA_CONFIG_MAX_LAYERS || t->n_heads % t->n_kv_heads != 0 || t->head_dim % 2) {
+    if (t->n_layers > STRATA_CONFIG_MAX_LAYERS || t->n_heads % t->n_kv_heads != 0 ||
+        t->head_dim <= 0 || t->head_dim % 2) {
         r->rc = strata_error_set("%s: %snum_hidden_layers <= %d, num_attention_heads a multiple of "
-                                 "num_key_value_heads and an even head_dim expected (got %d, %d, %d, %d)",
+                                 "num_key_value_heads and a positive even head_dim expected (got %d, %d, %d, %d)",
                                  r->path, r->section, STRATA_CONFIG_MAX_LAYERS, t->n_layers, t->n_heads,
                                  t->n_kv_heads, t->head_dim);
         return;

@@ -95,7 +95,7 @@ int strata_manifest_parse_line(const char *line, size_t len, const char *dir, lo
         }
     }
     json_error_t jerr;
-    json_t *root = json_loadb(text ? text : line, text_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(text ? text : line, text_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     free(text);
     if (!root)
         return strata_error_set("not valid JSON (column %d: %s)", jerr.column, jerr.text);
@@ -148,7 +148,9 @@ int strata_manifest_parse_line(const char *line, size_t len, const char *dir, lo
         const char *fmt = strstr(cap, "\xEF\xBF\xBD") ? "sample %s: caption is not valid UTF-8 (line %ld)"
                           : "sample %s: line %ld is not valid UTF-8 (a field other than the caption)";
         out->error = printf_alloc(fmt, out->id, line_no);
-    } else if (memchr(cap, 0, cap_len) || utf8_first_invalid(cap, cap_len) >= 0) {
+    } else if (memchr(cap, 0, cap_len)) {
+        out->error = printf_alloc("sample %s: caption contains a NUL character (line %ld)", out->id, line_no);
+    } else if (utf8_first_invalid(cap, cap_len) >= 0) { /* cannot happen after jansson; kept as a guard */
         out->error = printf_alloc("sample %s: caption is not valid UTF-8 text (line %ld)", out->id, line_no);
     } else {
         size_t k = 0;

@@ -40,7 +40,9 @@
  *                                  A == B within a stream. Zero-variance layer: CKA = 0.
  * /<model>/cka_unbiased/<A>__<B>   [LA, LB] linear CKA with Song et al. (2012)'s unbiased HSIC
  * /<model>/overlap/<A>__<B>        [L] neighbourhood overlap at k (attr k) between streams A != B
- *                                  at the same layer position (only when LA == LB)
+ *                                  at the same layer position (only when LA == LB): mean over
+ *                                  rows of |kNN_A ∩ kNN_B| / k (dadapy's data overlap); rows
+ *                                  that are duplicates in either matrix are left out
  * /<model>/overlap_matrix/<A>__<B> [LA, LB] overlap between every layer pair (A == B included)
  * /<model>/alignment/<A>__<B>/cosine_mean, cosine_median, retrieval_at_1   [L] each
  *                                  (paired streams with equal hidden size and layers;

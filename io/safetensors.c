@@ -22,6 +22,7 @@ typedef struct {
     void *map;
     size_t size;
     size_t header_len;
+    int mapped; /* 1: munmap at close; 0: a caller's buffer */
 } st_file;
 
 struct strata_safetensors {
@@ -62,6 +63,8 @@ static int by_begin(const void *a, const void *b)
 }
 
 /* Maps path and appends its tensors to st. 0 or -1 with strata_error naming the file. */
+static int parse_buffer(strata_safetensors *st, const char *path, void *map, size_t size, int mapped);
+
 static int open_file(strata_safetensors *st, const char *path)
 {
     int fd = open(path, O_RDONLY);
@@ -80,11 +83,22 @@ static int open_file(strata_safetensors *st, const char *path)
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return strata_error_set("%s: cannot mmap: %s", path, strerror(errno));
+    return parse_buffer(st, path, map, size, 1);
+}
+
+/* Appends the tensors of one file's bytes (mapped: unmapped at close; else borrowed). */
+static int parse_buffer(strata_safetensors *st, const char *path, void *map, size_t size, int mapped)
+{
     st->files = strata_realloc(st->files, (size_t)(st->n_files + 1) * sizeof *st->files);
     st_file *f = &st->files[st->n_files++];
     f->path = strata_strdup(path);
     f->map = map;
     f->size = size;
+    f->mapped = mapped;
+    f->header_len = 0;
+    if (size < 8)
+        return strata_error_set("%s: truncated: %zu bytes, too short for the 8-byte header length",
+                                path, size);
 
     const unsigned char *p = map;
     uint64_t n = 0;
@@ -228,6 +242,16 @@ static strata_safetensors *finish(strata_safetensors *st)
     return st;
 }
 
+strata_safetensors *strata_safetensors_open_memory(const void *data, size_t size, const char *name)
+{
+    strata_safetensors *st = strata_calloc(1, sizeof *st);
+    if (parse_buffer(st, name, (void *)data, size, 0) != 0) {
+        strata_safetensors_close(st);
+        return NULL;
+    }
+    return finish(st);
+}
+
 strata_safetensors *strata_safetensors_open(const char *path)
 {
     strata_safetensors *st = strata_calloc(1, sizeof *st);
@@ -314,7 +338,7 @@ void strata_safetensors_close(strata_safetensors *st)
     if (!st) return;
     for (int i = 0; i < st->n_tensors; i++) free((char *)st->tensors[i].name);
     for (int i = 0; i < st->n_files; i++) {
-        munmap(st->files[i].map, st->files[i].size);
+        if (st->files[i].mapped) munmap(st->files[i].map, st->files[i].size);
         free(st->files[i].path);
     }
     free(st->tensors);

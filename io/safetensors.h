@@ -32,6 +32,9 @@ typedef struct strata_safetensors strata_safetensors;
 
 /* One .safetensors file. NULL + strata_error ("<path>: <problem>") on any header problem. */
 strata_safetensors *strata_safetensors_open(const char *path);
+/* The same from bytes in memory (borrowed: they must outlive the handle); name is used in
+ * messages. For tests and fuzzing. */
+strata_safetensors *strata_safetensors_open_memory(const void *data, size_t size, const char *name);
 /* A checkpoint folder: dir/model.safetensors.index.json (sharded) if present, else
  * dir/model.safetensors. */
 strata_safetensors *strata_safetensors_open_dir(const char *dir);

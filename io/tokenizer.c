@@ -7,6 +7,7 @@
 #include "io/tokenizer.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,7 +384,10 @@ struct strata_tokenizer {
     char *path;
     char **pieces; /* (vocab_size) id -> token string, owned; NULL for unused ids */
     uint32_t *piece_len;
-    int32_t vocab_size;
+    int32_t vocab_size;   /* capacity of pieces[] (ids beyond the largest are NULL) */
+    int32_t model_size;   /* entries in model.vocab */
+    char **retired;       /* vocabulary strings replaced by added tokens' (n_retired) */
+    int n_retired;
     strmap vocab; /* token string -> id (model vocabulary and added tokens) */
     mergemap merges;
     int32_t unk_id;
@@ -410,9 +414,8 @@ struct strata_tokenizer {
 static int32_t byte_to_char[256];
 static int char_to_byte[512];
 
-static void byte_table_init(void)
+static void byte_table_fill(void)
 {
-    if (byte_to_char['!']) return;
     int n = 0;
     for (int b = 0; b < 256; b++) {
         int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
@@ -420,6 +423,12 @@ static void byte_table_init(void)
     }
     for (int i = 0; i < 512; i++) char_to_byte[i] = -1;
     for (int b = 0; b < 256; b++) char_to_byte[byte_to_char[b]] = b;
+}
+
+static void byte_table_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, byte_table_fill);
 }
 
 /* ---- loading helpers ------------------------------------------------------------------------ */
@@ -728,7 +737,9 @@ static int normalize(normalizer *n, sbuf *in, sbuf *out, spanvec *sp, int *at_or
         }
         break;
     case NORM_NFC: case NORM_NFD: case NORM_NFKC: case NORM_NFKD: {
-        if (in->len == 0) return 0;
+        size_t k = 0;
+        while (k < in->len && (unsigned char)in->data[k] < 0x80) k++;
+        if (k == in->len) return 0; /* ASCII is the same in every normal form */
         utf8proc_option_t opt = UTF8PROC_STABLE;
         if (n->type == NORM_NFC || n->type == NORM_NFKC) opt |= UTF8PROC_COMPOSE;
         else opt |= UTF8PROC_DECOMPOSE;
@@ -1069,6 +1080,27 @@ static int load_postproc(strata_tokenizer *tok, json_t *j, const char *field, po
     return 0;
 }
 
+/* Every id a post-processor adds must be a token of the file. */
+static int check_post_ids(strata_tokenizer *tok, const postproc *p, const char *field)
+{
+    for (int i = 0; i < p->n_children; i++)
+        if (check_post_ids(tok, &p->children[i], field)) return -1;
+    for (int i = 0; i < p->n_items; i++)
+        for (int k = 0; k < p->items[i].n_ids; k++)
+            if (p->items[i].ids[k] < 0 || p->items[i].ids[k] >= tok->vocab_size ||
+                !tok->pieces[p->items[i].ids[k]])
+                return field_error(tok, field, "special token id %d is not in the vocabulary",
+                                   (int)p->items[i].ids[k]);
+    if (p->type == POST_CLS_SEP)
+        for (int k = 0; k < 2; k++) {
+            int32_t id = k ? p->sep_id : p->cls_id;
+            if (id < 0 || id >= tok->vocab_size || !tok->pieces[id])
+                return field_error(tok, field, "%s id %d is not in the vocabulary", k ? "sep" : "cls",
+                                   (int)id);
+        }
+    return 0;
+}
+
 static void postprocess(const postproc *p, idvec *ids, idvec *tmp)
 {
     switch (p->type) {
@@ -1321,25 +1353,32 @@ static void decode_apply(const decoder *d, strlist *l)
 }
 
 /* ---- added tokens --------------------------------------------------------------------------- */
-static const added_token *sort_added_base;
+/* Sort key of an added token: first byte, then longest first. */
+typedef struct {
+    int index;
+    unsigned char first;
+    size_t len;
+} added_key;
 
 static int cmp_added(const void *a, const void *b)
 {
-    const added_token *x = &sort_added_base[*(const int *)a], *y = &sort_added_base[*(const int *)b];
-    unsigned char cx = (unsigned char)x->content[0], cy = (unsigned char)y->content[0];
-    if (cx != cy) return cx < cy ? -1 : 1;
+    const added_key *x = a, *y = b;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
-    return 0;
+    return x->index < y->index ? -1 : x->index > y->index;
 }
 
 static void build_added_set(strata_tokenizer *tok, added_set *set, int normalized)
 {
+    added_key *keys = strata_calloc((size_t)tok->n_added + 1, sizeof *keys);
     set->order = strata_calloc((size_t)tok->n_added + 1, sizeof(int));
     set->n = 0;
     for (int i = 0; i < tok->n_added; i++)
-        if (tok->added[i].len > 0 && tok->added[i].normalized == normalized) set->order[set->n++] = i;
-    sort_added_base = tok->added;
-    qsort(set->order, (size_t)set->n, sizeof(int), cmp_added);
+        if (tok->added[i].len > 0 && tok->added[i].normalized == normalized)
+            keys[set->n++] = (added_key){i, (unsigned char)tok->added[i].content[0], tok->added[i].len};
+    qsort(keys, (size_t)set->n, sizeof *keys, cmp_added);
+    for (int k = 0; k < set->n; k++) set->order[k] = keys[k].index;
+    free(keys);
     int k = 0;
     for (int b = 0; b <= 256; b++) {
         while (k < set->n && (unsigned char)tok->added[set->order[k]].content[0] < b) k++;
@@ -1417,8 +1456,10 @@ typedef struct {
     int prev, next, alive;
 } symbol;
 
+/* A possible merge of the symbol at pos with its right neighbour; it is stale once either
+ * symbol changed (checked on the ids, so no second merge lookup is needed). */
 typedef struct {
-    int32_t rank, pos, new_id;
+    int32_t rank, pos, new_id, left_id, right_id;
 } candidate;
 
 static int cand_less(const candidate *a, const candidate *b)
@@ -1547,15 +1588,14 @@ static void bpe_word(strata_tokenizer *tok, const char *w, size_t len, idvec *ou
     candidate *heap = strata_malloc((size_t)heap_cap * sizeof *heap);
     for (int i = 0; i + 1 < n; i++) {
         const merge_slot *m = mergemap_get(&tok->merges, sym[i].id, sym[i + 1].id);
-        if (m) heap_push(heap, &nh, (candidate){m->rank, i, m->new_id});
+        if (m) heap_push(heap, &nh, (candidate){m->rank, i, m->new_id, sym[i].id, sym[i + 1].id});
     }
     while (nh > 0) {
         candidate c = heap_pop(heap, &nh);
         symbol *a = &sym[c.pos];
         if (!a->alive || a->next < 0) continue;
         symbol *b = &sym[a->next];
-        const merge_slot *m = mergemap_get(&tok->merges, a->id, b->id);
-        if (!m || m->new_id != c.new_id || m->rank != c.rank) continue; /* stale */
+        if (a->id != c.left_id || b->id != c.right_id) continue; /* stale */
         a->id = c.new_id;
         b->alive = 0;
         a->next = b->next;
@@ -1566,11 +1606,11 @@ static void bpe_word(strata_tokenizer *tok, const char *w, size_t len, idvec *ou
         }
         if (a->prev >= 0) {
             const merge_slot *p = mergemap_get(&tok->merges, sym[a->prev].id, a->id);
-            if (p) heap_push(heap, &nh, (candidate){p->rank, a->prev, p->new_id});
+            if (p) heap_push(heap, &nh, (candidate){p->rank, a->prev, p->new_id, sym[a->prev].id, a->id});
         }
         if (a->next >= 0) {
             const merge_slot *q = mergemap_get(&tok->merges, a->id, sym[a->next].id);
-            if (q) heap_push(heap, &nh, (candidate){q->rank, c.pos, q->new_id});
+            if (q) heap_push(heap, &nh, (candidate){q->rank, c.pos, q->new_id, a->id, sym[a->next].id});
         }
     }
     int first_out = out->n;
@@ -1581,7 +1621,10 @@ static void bpe_word(strata_tokenizer *tok, const char *w, size_t len, idvec *ou
 }
 
 /* ---- loading -------------------------------------------------------------------------------- */
-static void set_piece(strata_tokenizer *tok, int32_t id, const char *s, size_t len)
+/* Sets the string of an id. The model vocabulary's string stays unless override is set (an
+ * added token's content, as the library shows it); a replaced string stays alive in retired[]
+ * since the vocabulary map points at it. */
+static void set_piece(strata_tokenizer *tok, int32_t id, const char *s, size_t len, int override)
 {
     if (id >= tok->vocab_size) {
         int32_t n = tok->vocab_size ? tok->vocab_size : 1024;
@@ -1591,7 +1634,11 @@ static void set_piece(strata_tokenizer *tok, int32_t id, const char *s, size_t l
         for (int32_t i = tok->vocab_size; i < n; i++) { tok->pieces[i] = NULL; tok->piece_len[i] = 0; }
         tok->vocab_size = n;
     }
-    if (tok->pieces[id]) return; /* the model vocabulary's string wins */
+    if (tok->pieces[id]) {
+        if (!override || (tok->piece_len[id] == len && memcmp(tok->pieces[id], s, len) == 0)) return;
+        tok->retired = strata_realloc(tok->retired, (size_t)(tok->n_retired + 1) * sizeof(char *));
+        tok->retired[tok->n_retired++] = tok->pieces[id];
+    }
     tok->pieces[id] = strata_malloc(len + 1);
     memcpy(tok->pieces[id], s, len);
     tok->pieces[id][len] = '\0';
@@ -1621,12 +1668,13 @@ static int load_model(strata_tokenizer *tok, json_t *model)
     }
     json_object_foreach(vocab, key, val) {
         int32_t id = (int32_t)json_integer_value(val);
-        set_piece(tok, id, key, strlen(key));
+        set_piece(tok, id, key, strlen(key), 0);
     }
     for (int32_t id = 0; id < tok->vocab_size; id++)
         if (tok->pieces[id]) strmap_put(&tok->vocab, tok->pieces[id], tok->piece_len[id], id);
 
     json_t *unk = json_object_get(model, "unk_token");
+    tok->model_size = (int32_t)json_object_size(vocab);
     tok->unk_id = -1;
     if (json_is_string(unk)) {
         tok->unk_id = strmap_get(&tok->vocab, json_string_value(unk), json_string_length(unk));
@@ -1705,6 +1753,7 @@ static int load_added(strata_tokenizer *tok, json_t *added)
     if (!json_is_array(added)) return field_error(tok, "added_tokens", "expected an array");
     tok->n_added = (int)json_array_size(added);
     tok->added = strata_calloc((size_t)tok->n_added + 1, sizeof *tok->added);
+    int32_t max_added = -1;
     for (int i = 0; i < tok->n_added; i++) {
         json_t *t = json_array_get(added, (size_t)i);
         json_t *id = json_object_get(t, "id"), *content = json_object_get(t, "content");
@@ -1715,18 +1764,22 @@ static int load_added(strata_tokenizer *tok, json_t *added)
             return field_error(tok, field, "expected {\"id\": int, \"content\": string, ...}");
         added_token *a = &tok->added[i];
         a->content = dup_json_string(content, &a->len);
-        a->id = (int32_t)json_integer_value(id);
         a->single_word = get_bool(t, "single_word", 0);
         a->lstrip = get_bool(t, "lstrip", 0);
         a->rstrip = get_bool(t, "rstrip", 0);
         a->special = get_bool(t, "special", 0);
         a->normalized = get_bool(t, "normalized", !a->special);
-        set_piece(tok, a->id, a->content, a->len);
+        /* The library does not take the "id" written in the file: a token already known (model
+         * vocabulary or an earlier added token) keeps its id, a new one gets the next id after
+         * the model vocabulary and the added tokens so far. So do we. */
+        a->id = strmap_get(&tok->vocab, a->content, a->len);
+        if (a->id < 0) {
+            a->id = max_added >= tok->model_size ? max_added + 1 : tok->model_size;
+            strmap_put(&tok->vocab, a->content, a->len, a->id);
+        }
+        if (a->id > max_added) max_added = a->id;
+        set_piece(tok, a->id, a->content, a->len, 1);
     }
-    /* added tokens are found by string too (pieces[] may hold the vocabulary's string) */
-    for (int i = 0; i < tok->n_added; i++)
-        if (strmap_get(&tok->vocab, tok->added[i].content, tok->added[i].len) < 0)
-            strmap_put(&tok->vocab, tok->added[i].content, tok->added[i].len, tok->added[i].id);
     return 0;
 }
 
@@ -1772,7 +1825,9 @@ strata_tokenizer *strata_tokenizer_load(const char *path)
     j = json_object_get(root, "post_processor");
     if (j && !json_is_null(j)) {
         tok->post = strata_calloc(1, sizeof *tok->post);
-        if (load_postproc(tok, j, "post_processor", tok->post)) goto done;
+        if (load_postproc(tok, j, "post_processor", tok->post) ||
+            check_post_ids(tok, tok->post, "post_processor"))
+            goto done;
     }
     j = json_object_get(root, "decoder");
     if (j && !json_is_null(j)) {
@@ -1829,6 +1884,8 @@ void strata_tokenizer_free(strata_tokenizer *tok)
     for (int32_t i = 0; i < tok->vocab_size; i++) free(tok->pieces[i]);
     free(tok->pieces);
     free(tok->piece_len);
+    for (int i = 0; i < tok->n_retired; i++) free(tok->retired[i]);
+    free(tok->retired);
     free(tok->vocab.slots);
     free(tok->merges.slots);
     free(tok->prefix);

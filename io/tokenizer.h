@@ -5,9 +5,15 @@
  * Supported: model BPE (merges "a b" or ["a","b"], byte_fallback, unk_token, fuse_unk,
  * ignore_merges, continuing_subword_prefix, end_of_word_suffix); normalizers Sequence, Prepend,
  * Replace, NFC, NFD, NFKC, NFKD, Lowercase, Strip; pre-tokenizers ByteLevel, Split, Metaspace,
- * Digits, Whitespace, WhitespaceSplit, Sequence; post-processors TemplateProcessing, ByteLevel,
- * Bert/RobertaProcessing, Sequence; decoders ByteLevel, Metaspace, Replace, ByteFallback, Fuse,
- * Strip, Sequence. Anything else is refused at load time with the file and the field named. */
+ * Digits, WhitespaceSplit, Punctuation, Sequence; post-processors TemplateProcessing, ByteLevel,
+ * Bert/RobertaProcessing, Sequence. Anything else is refused at load time with the file and the
+ * field named. Decoders (debugging output only, never refused): ByteLevel, Metaspace, Replace,
+ * ByteFallback, Fuse, Strip, BPEDecoder, WordPiece, Sequence.
+ * Regexes run on PCRE2 (the library uses Oniguruma); \s is rewritten to Unicode White_Space as
+ * Oniguruma reads it. Unicode tables are utf8proc's and PCRE2's (for characters newer than
+ * their Unicode version, results may differ from the library's).
+ * Like the library, the "id" of added_tokens entries is not taken from the file: known tokens
+ * keep their vocabulary id, new ones are numbered after the vocabulary. */
 #ifndef STRATA_TOKENIZER_H
 #define STRATA_TOKENIZER_H
 

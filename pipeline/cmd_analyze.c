@@ -506,6 +506,27 @@ int strata_cmd_analyze(int argc, char **argv)
                 snprintf(names[a], STRATA_NAME_MAX, "%.60s_%.60s", names[b], stem);
             }
     }
+    /* every stream named in --streams exists somewhere */
+    for (const char *p = o.streams; rc == 0 && p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        int found = 0;
+        for (int a = 0; a < o.n_archives && !found; a++)
+            for (int s = 0; s < readers[a]->n_streams; s++)
+                if (strlen(readers[a]->streams[s].name) == len &&
+                    strncmp(readers[a]->streams[s].name, p, len) == 0)
+                    found = 1;
+        if (!found) {
+            char have[512] = "";
+            for (int s = 0; s < readers[0]->n_streams; s++) {
+                if (s) strncat(have, ", ", sizeof have - strlen(have) - 1);
+                strncat(have, readers[0]->streams[s].name, sizeof have - strlen(have) - 1);
+            }
+            rc = strata_error_set("--streams: no archive has a stream '%.*s' (%s has: %s)", (int)len, p,
+                                  o.archives[0], have);
+        }
+        p = c ? c + 1 : p + len;
+    }
     if (o.n_archives < 2) o.opt.metrics &= ~(unsigned)STRATA_METRIC_CROSS;
     if (rc == 0 && (o.opt.metrics & STRATA_METRIC_CROSS)) {
         for (int a = 1; a < o.n_archives && rc == 0; a++)

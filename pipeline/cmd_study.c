@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "io/archive.h"
 #include "strata.h"
 #include "study.h"
 
@@ -31,7 +32,8 @@ static void usage(FILE *out)
         "  --status   each model's archive (complete / partial / missing, failed samples),\n"
         "             the results and figures, and the jobs submitted so far\n\n"
         "Files under the study's output folder: archives/<model>.h5, results.h5, figures/,\n"
-        "slurm/*.sbatch (the scripts), logs/, study.state (submitted job ids).\n"
+        "slurm/*.sbatch (the scripts), logs/, study.state (submitted job ids), models/<model>\n"
+        "(links to the checkpoints, so that archives carry the study's model names).\n"
         "Exit codes: 0 ok, 1 bad spec or a failed step, 2 usage, 75 a local extract was\n"
         "interrupted (run again to resume).\n");
 }
@@ -657,6 +659,22 @@ static void print_job(const char *label, const char *job)
            state[0] && strcmp(reason, "None") != 0 ? reason : "");
 }
 
+/* The first few failed samples of a complete archive: id and recorded error. */
+static void print_failed(const strata_study *s, int model)
+{
+    char *path = strata_study_archive_path(s, model);
+    strata_archive_reader *r = strata_archive_open(MPI_COMM_SELF, path);
+    free(path);
+    if (!r) return;
+    int shown = 0;
+    for (int64_t i = 0; i < r->n_samples && shown < 3; i++) {
+        if (r->status[i] != STRATA_SAMPLE_FAILED) continue;
+        printf("    failed %s: %s\n", r->ids[i], r->errors[i]);
+        shown++;
+    }
+    strata_archive_reader_close(r);
+}
+
 static int do_status(const strata_study *s)
 {
     study_state st;
@@ -664,13 +682,11 @@ static int do_status(const strata_study *s)
     printf("study %s (%s)\noutput %s\n\n", s->name, s->spec_path, s->output);
     printf("%-24s %-10s %8s %8s %8s %8s  %s\n", "model", "archive", "samples", "ok", "failed",
            "pending", "extract job");
-    int all_complete = 1;
     for (int i = 0; i < s->n_models; i++) {
         char *a = strata_study_archive_path(s, i);
         strata_study_archive_summary sum;
         strata_study_archive_summarise(a, &sum);
         free(a);
-        all_complete &= sum.state == STRATA_ARCHIVE_COMPLETE;
         char job[200] = "-";
         if (st.model_job[i]) {
             char state[64];
@@ -684,6 +700,7 @@ static int do_status(const strata_study *s)
             printf("%-24s %-10s %8lld %8lld %8lld %8lld  %s\n", s->models[i].name,
                    archive_word(sum.state), sum.n_samples, sum.n_ok, sum.n_failed, sum.n_pending, job);
         if (sum.detail[0]) printf("    %s\n", sum.detail);
+        if (sum.state == STRATA_ARCHIVE_COMPLETE && sum.n_failed > 0) print_failed(s, i);
     }
     char *results = strata_study_results_path(s), *figures = strata_study_figures_dir(s);
     printf("\nresults  %s  %s\n", results_present(s) ? "present" : "missing", results);
@@ -693,7 +710,6 @@ static int do_status(const strata_study *s)
     print_job("figures", st.figures_job);
     free(results);
     free(figures);
-    (void)all_complete;
     state_free(s, &st);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* study.h — a study: models x dataset x streams x analyses, read from a YAML spec (libfyaml),
- * validated, and turned into Slurm batch scripts (slurm/<step>.sbatch templates) or a local run.
- * The spec format is documented in jobs/README.md; `strata study` (cmd_study.c) drives it.
+ * validated (study.c), and turned into Slurm batch scripts from the slurm/<step>.sbatch templates
+ * (study_script.c). The spec format is in jobs/README.md; `strata study` (cmd_study.c) drives it.
  *
  * Every value that reaches a shell script is validated here (names, resources, launcher words)
  * and shell-quoted when the script is written (paths, templates, free arguments), so a spec
@@ -15,6 +15,11 @@ typedef struct {
     char **v;
     int n;
 } strata_strlist;
+
+void strata_strlist_add(strata_strlist *l, const char *s); /* appends a copy */
+void strata_strlist_free(strata_strlist *l);                /* frees the strings, empties l */
+/* Does s hold a control character (< 0x20 or DEL)? Such values are refused or $'...'-quoted. */
+int strata_study_has_control(const char *s);
 
 typedef enum { STRATA_MODEL_VLM = 0, STRATA_MODEL_TEXT = 1 } strata_model_kind;
 

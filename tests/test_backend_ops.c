@@ -530,6 +530,9 @@ static const op_case cases[] = {
     {"gemm",           40,  48,  72, 0, 0, STRATA_TENSOR_BF16, 3, 1e-5},
     {"gemm",           40,  48,  72, 0, 0, STRATA_TENSOR_F16,  7, 1e-5},
     {"gemm",           40,  48,  72, 0, 0, STRATA_TENSOR_F16,  0, 1e-5},
+    /* weights converted in several column blocks (> 2^22 elements) */
+    {"gemm",            3, 1100, 4096, 0, 0, STRATA_TENSOR_BF16, 3, 1e-5},
+    {"gemm",            3, 1100, 4096, 0, 0, STRATA_TENSOR_F16,  6, 1e-5},
     {"gemm_batched",   13,  17,  19, 5, 0, STRATA_TENSOR_F32,  0, 1e-5},
     {"gemm_batched",   13,  17,  19, 5, 0, STRATA_TENSOR_F32,  3, 1e-5},
     {"rmsnorm",        37, 200,   0, 0, 0, STRATA_TENSOR_F32,  0, 1e-6},

@@ -186,6 +186,18 @@ int main(void)
     expect_error("unsupported arch", dir, "config.json", "'GPT2LMHeadModel'", "not supported",
                  "LlavaForConditionalGeneration", "LlamaForCausalLM", "Qwen2ForCausalLM", NULL);
 
+    dir = make_dir("rope_type", "\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"");
+    write_weights(dir, NULL, NULL);
+    expect_error("unsupported rope", dir, "config.json", "rope_type", "'yarn'", "llama3", NULL);
+
+    dir = make_dir("config_types", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": \"two\"");
+    write_weights(dir, NULL, NULL);
+    expect_error("config field type", dir, "config.json", "num_hidden_layers", "integer", NULL);
+
+    dir = make_dir("config_syntax", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 2,,");
+    write_weights(dir, NULL, NULL);
+    expect_error("config syntax", dir, "config.json", "line", NULL);
+
     dir = make_dir("no_weights", NULL, NULL);
     expect_error("no weights file", dir, "model.safetensors", "cannot open", NULL);
 

@@ -6,12 +6,12 @@
 #   jobs/examples/demo-study.sh [--submit | --local | --dry-run | --status]
 # MODE defaults to --submit when a Slurm controller answers (sinfo), else --local.
 # Environment: STRATA_BIN (default ROOT/build/strata), DEMO_ROOT (default: this repository),
-# DEMO_SAMPLES (default 48).
+# DEMO_SAMPLES (default 64).
 set -euo pipefail
 root=${DEMO_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 strata=${STRATA_BIN:-$root/build/strata}
 work=$root/demo/study
-samples=${DEMO_SAMPLES:-48}
+samples=${DEMO_SAMPLES:-64}
 
 mode=${1:-}
 if [ -z "$mode" ]; then

@@ -94,14 +94,6 @@ static void cpu_from_f32(void *ctx, void *dst, strata_tensor_dtype dt, const flo
     }
 }
 
-/* A weight operand as f32: the pointer itself, or a converted copy in the scratch buffer. */
-static const float *as_f32(cpu_ctx *c, const void *w, strata_tensor_dtype dt, long n)
-{
-    if (dt == STRATA_TENSOR_F32) return w;
-    float *s = grow(&c->scratch, &c->scratch_cap, (size_t)n);
-    cpu_to_f32(c, s, w, dt, n);
-    return s;
-}
 static float weight_at(const void *w, strata_tensor_dtype dt, long i)
 {
     if (dt == STRATA_TENSOR_F32) return ((const float *)w)[i];
@@ -110,20 +102,41 @@ static float weight_at(const void *w, strata_tensor_dtype dt, long i)
 }
 
 /* ---- GEMM ------------------------------------------------------------------------------------- */
+/* f16/bf16 weight operands are converted in blocks of output columns, so the f32 scratch stays
+ * at most GEMM_SCRATCH floats (plus one row) however large the weight (an LM head). */
+#define GEMM_SCRATCH (1L << 22)
+
 static void cpu_gemm(void *ctx, int M, int N, int K, float alpha, const float *A, int lda,
                      const void *B, strata_tensor_dtype bt, int ldb, int trans_b,
                      const void *bias, float beta, float *C, int ldc)
 {
     cpu_ctx *c = ctx;
     if (M <= 0 || N <= 0) return;
-    const float *Bf = B;
-    if (bt != STRATA_TENSOR_F32) {
-        /* convert the used rows only: [N][ldb] (trans) or [K][ldb] */
-        long rows = trans_b ? N : K;
-        Bf = as_f32(c, B, bt, (rows - 1) * (long)ldb + (trans_b ? K : N));
+    if (bt == STRATA_TENSOR_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                    A, lda, B, ldb, beta, C, ldc);
+    } else {
+        long per_col = K > 0 ? K : 1;
+        int nb = (int)(GEMM_SCRATCH / per_col);
+        if (nb < 64) nb = 64;
+        if (nb > N) nb = N;
+        float *s = grow(&c->scratch, &c->scratch_cap, (size_t)nb * per_col);
+        size_t es = strata_tensor_dtype_size(bt);
+        for (int n0 = 0; n0 < N; n0 += nb) {
+            int n = N - n0 < nb ? N - n0 : nb;
+            if (trans_b) { /* rows n0..n0+n of B [N][ldb] -> s [n][K] */
+#pragma omp parallel for schedule(static) if ((long)n * K > PAR_MIN)
+                for (int j = 0; j < n; j++)
+                    cpu_to_f32(c, s + (long)j * K, (const char *)B + ((size_t)(n0 + j) * ldb) * es, bt, K);
+            } else { /* columns n0..n0+n of B [K][ldb] -> s [K][n] */
+#pragma omp parallel for schedule(static) if ((long)n * K > PAR_MIN)
+                for (int k = 0; k < K; k++)
+                    cpu_to_f32(c, s + (long)k * n, (const char *)B + ((size_t)k * ldb + n0) * es, bt, n);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, n, K,
+                        alpha, A, lda, s, trans_b ? K : n, beta, C + n0, ldc);
+        }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                A, lda, Bf, ldb, beta, C, ldc);
     if (bias) {
 #pragma omp parallel for schedule(static) if ((long)M * N > PAR_MIN)
         for (int i = 0; i < M; i++)

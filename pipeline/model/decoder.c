@@ -140,6 +140,14 @@ static int lm_head_logprobs(strata_model *m, const strata_forward_args *a, const
     return 0;
 }
 
+static void rmsnorm(strata_model *m, float *y, const float *x, const mweight *w, int rows, int dim,
+                    float eps)
+{
+    const void *view = model_weight_get(m, w);
+    m->be->ops->rmsnorm(m->be->ctx, y, x, view, w->dtype, rows, dim, eps);
+    m->be->ops->weight_put(m->be->ctx, view);
+}
+
 int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
 {
     const strata_backend_ops *o = m->be->ops;
@@ -162,9 +170,7 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
     float scale = 1.0f / sqrtf((float)hd);
     for (int l = 0; l < L && rc == 0; l++) {
         const decoder_layer *y = &d->layers[l];
-        o->rmsnorm(c, h, x, o->weight_get(c, y->in_norm.data, y->in_norm.dtype, y->in_norm.n),
-                   y->in_norm.dtype, M, D, cfg->rms_norm_eps);
-        o->weight_put(c, y->in_norm.data);
+        rmsnorm(m, h, x, &y->in_norm, M, D, cfg->rms_norm_eps);
         model_linear(m, qkv, qkv_ld, h, D, M, D, H * hd, &y->q, &y->q_bias, 0.0f);
         model_linear(m, qkv + H * hd, qkv_ld, h, D, M, D, Hkv * hd, &y->k, &y->k_bias, 0.0f);
         model_linear(m, qkv + (H + Hkv) * hd, qkv_ld, h, D, M, D, Hkv * hd, &y->v, &y->v_bias, 0.0f);
@@ -174,9 +180,7 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
         o->attention(c, att, qkv, qkv_ld, qkv + H * hd, qkv + (H + Hkv) * hd, qkv_ld, B, T, H, Hkv,
                      hd, scale, &mask);
         model_linear(m, x, D, att, H * hd, M, H * hd, D, &y->o, &y->o_bias, 1.0f); /* x += */
-        o->rmsnorm(c, h, x, o->weight_get(c, y->post_norm.data, y->post_norm.dtype, y->post_norm.n),
-                   y->post_norm.dtype, M, D, cfg->rms_norm_eps);
-        o->weight_put(c, y->post_norm.data);
+        rmsnorm(m, h, x, &y->post_norm, M, D, cfg->rms_norm_eps);
         model_linear(m, gu, 2 * F, h, D, M, D, F, &y->gate, &y->gate_bias, 0.0f);
         model_linear(m, gu + F, 2 * F, h, D, M, D, F, &y->up, &y->up_bias, 0.0f);
         o->swiglu(c, act, gu, M, F);
@@ -186,9 +190,7 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
     }
     if (rc == 0) {
         /* hidden_states[L] is the final norm's output (transformers ties it to last_hidden_state) */
-        o->rmsnorm(c, h, x, o->weight_get(c, d->norm.data, d->norm.dtype, d->norm.n), d->norm.dtype,
-                   M, D, cfg->rms_norm_eps);
-        o->weight_put(c, d->norm.data);
+        rmsnorm(m, h, x, &d->norm, M, D, cfg->rms_norm_eps);
         if (want_layer(a, L)) rc = model_capture(m, a, STRATA_SITE_LLM, L, B, T, D, h);
     }
     if (rc == 0 && a->logprobs) rc = lm_head_logprobs(m, a, h);

@@ -75,21 +75,26 @@ mweight model_load_weight(model_loader *L, const char *name, int optional, int n
     return w;
 }
 
+const void *model_weight_get(strata_model *m, const mweight *w)
+{
+    return m->be->ops->weight_get(m->be->ctx, w->data, w->dtype, (size_t)w->n);
+}
+
 void model_linear(strata_model *m, float *y, int ldy, const float *x, int ldx, int M, int K, int N,
                   const mweight *w, const mweight *bias, float beta)
 {
     const strata_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
-    const void *wv = o->weight_get(c, w->data, w->dtype, (size_t)w->n);
+    const void *wv = model_weight_get(m, w);
     int fused = bias && bias->data && bias->dtype == w->dtype;
-    const void *bv = fused ? o->weight_get(c, bias->data, bias->dtype, (size_t)bias->n) : NULL;
+    const void *bv = fused ? model_weight_get(m, bias) : NULL;
     o->gemm(c, M, N, K, 1.0f, x, ldx, wv, w->dtype, K, 1, bv, beta, y, ldy);
-    o->weight_put(c, w->data);
-    if (fused) o->weight_put(c, bias->data);
+    o->weight_put(c, wv);
+    if (fused) o->weight_put(c, bv);
     if (bias && bias->data && !fused) { /* a bias stored in another dtype than its weight */
-        const void *b2 = o->weight_get(c, bias->data, bias->dtype, (size_t)bias->n);
+        const void *b2 = model_weight_get(m, bias);
         for (int r = 0; r < M; r++) o->add_rows(c, y + (long)r * ldy, b2, bias->dtype, 1, N);
-        o->weight_put(c, bias->data);
+        o->weight_put(c, b2);
     }
 }
 
@@ -344,8 +349,9 @@ int strata_model_forward(strata_model *m, const strata_forward_args *a)
     int rc = (x && (img || !a->n_images)) ? 0 : -1;
     if (rc == 0) {
         const mweight *e = &m->dec.embed;
-        o->embedding(c, x, ids, B * T, o->weight_get(c, e->data, e->dtype, (size_t)e->n), e->dtype, D);
-        o->weight_put(c, e->data);
+        const void *table = model_weight_get(m, e);
+        o->embedding(c, x, ids, B * T, table, e->dtype, D);
+        o->weight_put(c, table);
     }
     if (rc == 0 && a->n_images) rc = image_features(m, a, img);
     if (rc == 0 && a->n_images) {

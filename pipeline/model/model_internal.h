@@ -72,6 +72,8 @@ struct strata_model {
 
 int model_activation_from_name(const char *name, strata_activation *out);
 
+/* A backend view of a weight (give it back with ops->weight_put(view)). */
+const void *model_weight_get(strata_model *m, const mweight *w);
 /* y [M][N] (row stride ldy) = x [M][K] (ldx) w^T + bias, + beta * y (beta 1: residual add) */
 void model_linear(strata_model *m, float *y, int ldy, const float *x, int ldx, int M, int K, int N,
                   const mweight *w, const mweight *bias, float beta);

@@ -83,10 +83,10 @@ static void layernorm(strata_model *m, float *y, const float *x, const mweight *
 {
     const strata_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
-    o->layernorm(c, y, x, o->weight_get(c, w->data, w->dtype, w->n),
-                 o->weight_get(c, b->data, b->dtype, b->n), w->dtype, rows, dim, eps);
-    o->weight_put(c, w->data);
-    o->weight_put(c, b->data);
+    const void *wv = model_weight_get(m, w), *bv = model_weight_get(m, b);
+    o->layernorm(c, y, x, wv, bv, w->dtype, rows, dim, eps);
+    o->weight_put(c, wv);
+    o->weight_put(c, bv);
 }
 
 int vision_forward(strata_model *m, const strata_forward_args *a, const float *pixels, int N,
@@ -111,18 +111,18 @@ int vision_forward(strata_model *m, const strata_forward_args *a, const float *p
     if (rc == 0) {
         /* embeddings: patches (conv as GEMM) after the class token, + position embedding */
         o->im2col(c, cols, pixels, N, C, S, S, p);
-        const void *pe = o->weight_get(c, v->pos_emb.data, v->pos_emb.dtype, v->pos_emb.n);
+        const void *pe = model_weight_get(m, &v->pos_emb);
         o->to_f32(c, pos, pe, v->pos_emb.dtype, (long)P * D);
-        o->weight_put(c, v->pos_emb.data);
+        o->weight_put(c, pe);
         int first = v->clip ? 1 : 0;
         for (int n = 0; n < N; n++) {
             float *xi = x + (long)n * P * D;
             model_linear(m, xi + (long)first * D, D, cols + (long)n * np * K, K, np, K, D, &v->patch_w,
                          &v->patch_b, 0.0f);
             if (v->clip) {
-                const void *ce = o->weight_get(c, v->class_emb.data, v->class_emb.dtype, v->class_emb.n);
+                const void *ce = model_weight_get(m, &v->class_emb);
                 o->to_f32(c, xi, ce, v->class_emb.dtype, D);
-                o->weight_put(c, v->class_emb.data);
+                o->weight_put(c, ce);
             }
             o->add(c, xi, pos, (long)P * D);
         }

@@ -220,6 +220,8 @@ check(not os.path.exists(os.path.join(TMP, "k.h5")) and not os.path.exists(os.pa
       "no results file left after a refusal")
 p = run(1, A, "--out", os.path.join(TMP, "m.h5"), "--metrics", "cka,bogus")
 check(p.returncode == 2 and "bogus" in p.stderr, f"unknown metric: {p.returncode} {p.stderr[-300:]}")
+p = run(1, A, "--out", os.path.join(TMP, "s.h5"), "--streams", "image,audio")
+check(p.returncode != 0 and "audio" in p.stderr and "caption, image" in p.stderr, f"unknown stream: {p.stderr[-300:]}")
 p = subprocess.run([STRATA, "analyze", "--help"], capture_output=True, text=True)
 check(p.returncode == 0 and "--metrics" in p.stdout, "analyze --help")
 

@@ -1,6 +1,6 @@
 """synth.py — numpy recomputation of `strata mkarchive`'s documented content (see
-`strata mkarchive --help`, io/synthetic.c), and helpers for running strata under mpirun in
-tests. Independent of the C code: only the formula text is shared."""
+`strata mkarchive --help`, io/synthetic.c), and helpers for the archive tests: running
+strata (under mpirun), counting failures. Independent of the C code: only the formula text is shared."""
 import os
 import subprocess
 
@@ -79,3 +79,20 @@ def tmpdir():
     d = os.environ.get("STRATA_TEST_TMP", "/tmp")
     os.makedirs(d, exist_ok=True)
     return d
+
+
+failures = 0
+
+
+def check(cond, msg):
+    """Count a failure (and say what) unless cond holds; the verdict comes from finish()."""
+    global failures
+    if not cond:
+        failures += 1
+        print("FAIL:", msg)
+
+
+def finish(name):
+    """Print the verdict; returns the exit code."""
+    print(f"{name}:", "FAIL" if failures else "PASS", f"({failures} failures)")
+    return 1 if failures else 0

@@ -12,14 +12,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 import synth  # noqa: E402
 
-failures = 0
-
-
-def check(cond, msg):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", msg)
+check = synth.check
 
 
 def args(path, extra):
@@ -75,5 +68,4 @@ for extra, np_write, np_resume, k in [([], 2, 2, 1), (["--dtype", "f16", "--ragg
                 check(f[f"activations/{s}"].attrs["overflow_count"]
                       == g[f"activations/{s}"].attrs["overflow_count"], f"{tag}: overflow_count {s}")
 
-print("test_archive_crash:", "FAIL" if failures else "PASS", f"({failures} failures)")
-sys.exit(1 if failures else 0)
+sys.exit(synth.finish("test_archive_crash"))

@@ -13,15 +13,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 import synth  # noqa: E402
 
-failures = 0
+check = synth.check
 tmp = synth.tmpdir()
-
-
-def check(cond, msg):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", msg)
 
 
 def expect_refused(path, *needles):
@@ -165,5 +158,4 @@ p = synth.mpirun(2, "mkarchive", "--out", os.path.join(tmp, "resume.h5"), "--sam
 check(p.returncode != 0 and "resume.h5.partial" in p.stderr and "truncated" in p.stderr,
       f"resume of a truncated .partial: {p.returncode} {p.stderr}")
 
-print("test_archive_errors:", "FAIL" if failures else "PASS", f"({failures} failures)")
-sys.exit(1 if failures else 0)
+sys.exit(synth.finish("test_archive_errors"))

@@ -15,14 +15,7 @@ import synth  # noqa: E402
 
 N, L, D, SEED, FAIL = 37, 3, 9, 11, 8
 STREAMS = ["image", "caption"]
-failures = 0
-
-
-def check(cond, msg):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", msg)
+check = synth.check
 
 
 def make(np_, dtype, ragged, rounds):
@@ -107,5 +100,4 @@ with h5py.File(empty, "r") as f:
           and f["samples/id"].shape == (0,) and list(f["index/image/row_offset"][:]) == [0],
           f"empty archive: {f['activations/image'].shape}")
 
-print("test_archive_h5py:", "FAIL" if failures else "PASS", f"({failures} failures)")
-sys.exit(1 if failures else 0)
+sys.exit(synth.finish("test_archive_h5py"))

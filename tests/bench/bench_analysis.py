@@ -11,6 +11,7 @@ OPENBLAS/OMP threads = RANKS. Prints a Markdown table."""
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,19 +68,31 @@ def ours(metrics, out, extra=()):
     cmd = ["mpirun", "--oversubscribe", "-np", str(P), "--bind-to", "none", args.strata, "analyze", arch,
            "--out", out, "--metrics", metrics, "--k", "64", "--verbose", *extra]
     t = time.time()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env_ours)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     dt = time.time() - t
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if p.returncode != 0:
         sys.exit(f"strata analyze failed: {p.stderr[-2000:]}")
-    return dt, p.stderr
+    return (dt, cpu), p.stderr
 
 
 def median_time(fn, n):
+    """Median wall and CPU seconds (CPU: all processes and threads; robust on a shared machine)."""
     ts, last = [], None
     for _ in range(n):
         t, last = fn()
         ts.append(t)
-    return statistics.median(ts), ts, last
+    return (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)), ts, last
+
+
+def clock():
+    return time.time(), time.process_time()
+
+
+def since(c):
+    return time.time() - c[0], time.process_time() - c[1]
 
 
 rows = []
@@ -89,7 +102,7 @@ t_id, ts_id, log_id = median_time(lambda: ours("id", out_id), args.repeat)
 import dadapy  # noqa: E402
 
 with h5py.File(arch) as f, h5py.File(out_id) as r:
-    t0 = time.time()
+    t0 = clock()
     worst = 0.0
     nl = min(args.dadapy_layers, L)
     for l in range(nl):
@@ -98,7 +111,7 @@ with h5py.File(arch) as f, h5py.File(out_id) as r:
         gride, _, _ = dadapy.Data(x, verbose=False, n_jobs=P).return_id_scaling_gride(range_max=64)
         worst = max(worst, abs(r["bench/image/id/twonn"][l] - twonn) / twonn,
                     np.max(np.abs(r["bench/image/id/gride_scaling"][l] - gride) / gride))
-    t_dadapy = (time.time() - t0) * L / nl
+    t_dadapy = tuple(v * L / nl for v in since(t0))
 rows.append(("TwoNN + GRIDE (+ MLE k=64), all layers", t_id, ts_id, "dadapy 0.3 (2NN + gride, range 64)"
              + ("" if nl == L else f", {nl} of {L} layers timed, scaled"), t_dadapy, f"max rel diff {worst:.1e}"))
 
@@ -126,16 +139,14 @@ def cka_numpy(x, y, debiased):
 
 with h5py.File(arch) as f, h5py.File(out_cka) as r:
     xs = [f["activations/image"][l].astype(np.float64) for l in range(L)]
-    t0 = time.time()
+    t0 = clock()
     cb = np.array([[cka_numpy(xs[a], xs[b], False) for b in range(L)] for a in range(L)])
-    t_np_b = time.time() - t0
-    t0 = time.time()
     cu = np.array([[cka_numpy(xs[a], xs[b], True) for b in range(L)] for a in range(L)])
-    t_np_u = time.time() - t0
+    t_np = since(t0)
     diff = max(np.max(np.abs(r["bench/cka/image__image"][()] - cb)),
                np.max(np.abs(r["bench/cka_unbiased/image__image"][()] - cu)))
 rows.append(("CKA L x L, biased + unbiased", t_cka, ts_cka, "numpy feature-space CKA, L x L calls",
-             t_np_b + t_np_u, f"max abs diff {diff:.1e}"))
+             t_np, f"max abs diff {diff:.1e}"))
 
 # ---- peak RSS per rank at N and N/2 ----
 rss = {}
@@ -147,10 +158,12 @@ for n in (N // 2, N):
 
 ring = re.findall(r"ring: (\d+) bytes in (\d+) messages sent \(data (\d+) bytes, \(P-1\)/P share (\d+)\)", log_id)
 print(f"\nN = {N}, D = {D}, {L} layers, {P} ranks; medians of {args.repeat} runs (all runs listed)\n")
-print("| what | strata | runs (s) | reference | reference (s) | strata speed-up | results |")
+print("| what | strata wall / CPU s | runs wall/CPU (s) | reference | ref. wall / CPU s | speed-up wall / CPU | results |")
 print("|---|---|---|---|---|---|---|")
 for what, t, ts, ref, tr, res in rows:
-    print(f"| {what} | {t:.1f} s | {', '.join(f'{x:.1f}' for x in ts)} | {ref} | {tr:.1f} | {tr / t:.1f}x | {res} |")
+    runs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in ts)
+    print(f"| {what} | {t[0]:.1f} / {t[1]:.1f} | {runs} | {ref} | {tr[0]:.1f} / {tr[1]:.1f} | "
+          f"{tr[0] / t[0]:.1f}x / {tr[1] / t[1]:.1f}x | {res} |")
 print()
 for b, m, d, share in ring:
     print(f"- ring bytes sent by a rank: {b} in {m} messages; (P-1)/P of the data: {share}")

@@ -6,6 +6,7 @@
 # bytes to the same folder, and h5py (serial) writing an array of the same shape, dtype and
 # chunks, then fsync. Medians of REPEAT runs; prints a Markdown table for tests/bench/RESULTS.md.
 # usage: tests/bench/bench_archive.sh [DIR] [SAMPLES] [LAYERS] [HIDDEN] [REPEAT]
+# BENCH_MPIRUN_ARGS adds mpirun options (e.g. "--mca mpi_yield_when_idle 1" on a shared machine).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-/tmp/strata-bench}
@@ -36,7 +37,7 @@ for dtype in f32 f16; do
     rm -f "$dir/dd.bin"
     # strata: 2 ranks, collective rounds; the program prints its writer time
     sync
-    out=$(mpirun -np 2 "$strata" mkarchive --out "$dir/a.h5" --samples "$samples" \
+    out=$(mpirun ${BENCH_MPIRUN_ARGS:-} -np 2 "$strata" mkarchive --out "$dir/a.h5" --samples "$samples" \
           --layers "$layers" --hidden "$hidden" --dtype "$dtype" --rounds 8 --overwrite)
     echo "$out" >&2
     echo "$out" | sed -n 's/.*activation bytes, \([0-9.]*\) s in the writer.*/\1/p' >> "$dir/strata.$dtype.t"

@@ -231,10 +231,11 @@ OKABE_ITO = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 VIRIDIS_ENDS = ("#440154", "#FDE725")  # viridis' published first and last colours
 
 
-def check_style(h5, name, gp):
-    """One style: Okabe-Ito line colours, legends naming models, viridis with a colour bar,
-    labelled axes."""
-    models = {h5[m].attrs.get("model_name", m) for m in h5 if m != "cross"}
+def check_style(h5, name, gp, blocks):
+    """One style: Okabe-Ito line colours, legends naming models (one name per model drawn),
+    viridis with a colour bar, labelled axes."""
+    groups = [m for m in h5 if m != "cross"]
+    models = {h5[m].attrs.get("model_name", m) for m in groups} | set(groups)
     check("set xlabel '" in gp and "set ylabel '" in gp, f"{name}.gp: unlabelled axes")
     if "with image" in gp or "lc palette" in gp:
         check(all(c in gp for c in VIRIDIS_ENDS), f"{name}.gp: not the viridis map")
@@ -245,6 +246,9 @@ def check_style(h5, name, gp):
     titles = re.findall(r"title '([^']*) · [^']*'", gp)
     check(titles and all(t in models for t in titles),
           f"{name}.gp: legend entries {titles} do not name models {models}")
+    drawn = {spec[3].split("/")[1] for spec, _ in blocks if 3 in spec}
+    check(len(set(titles)) == len(drawn),
+          f"{name}.gp: legend names {sorted(set(titles))} for models {sorted(drawn)}")
 
 
 def check_png(path, gp_path):
@@ -303,7 +307,7 @@ def case_render(results=None):
                 plotted |= set(range(int(lo), int(hi) + 1))
             for b in range(len(blocks)):
                 check(b in plotted or len(blocks) == 1, f"{name}.gp does not plot block {b}")
-            check_style(h5, name, gp)
+            check_style(h5, name, gp, blocks)
             check_png(os.path.join(figdir, f"{name}.png"), os.path.join(figdir, f"{name}.gp"))
             check_pdf(os.path.join(figdir, f"{name}.pdf"), scratch)
             section = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", index, re.M | re.S)
@@ -352,6 +356,12 @@ def case_no_gnuplot():
             check(gp[:-3] + ".dat" in files, f"{how}: {gp[:-3]}.dat not written")
         check("index.md" in files, f"{how}: index.md not written")
         check(not any(f.endswith((".png", ".pdf")) for f in files), f"{how}: rendered anyway")
+    # A gnuplot that fails, or that exits 0 without writing the file (no cairo terminal).
+    for fake in ("/bin/false", "/bin/true"):
+        proc = figures(results, os.path.join(out, os.path.basename(fake)),
+                       env=dict(os.environ, STRATA_GNUPLOT=fake))
+        check(proc.returncode == 1 and "gnuplot failed on 44 of 44 renders: cka_" in proc.stderr,
+              f"{fake} as gnuplot: {proc.stderr}")
     # The scripts left behind render later with a real gnuplot, as the message says.
     gnuplot = shutil.which("gnuplot")
     if gnuplot:
@@ -440,14 +450,18 @@ def case_bad_input():
 
 
 def case_demo():
+    """Two synthetic archives over the same samples (so cross-model metrics exist), analysed on
+    2 ranks with bootstrap intervals: the results as `strata analyze` writes them."""
     out = fresh("demo")
-    archive, results = os.path.join(out, "archive.h5"), os.path.join(out, "results.h5")
+    a, b = os.path.join(out, "a.h5"), os.path.join(out, "b.h5")
+    results = os.path.join(out, "results.h5")
     mpirun = [os.environ.get("STRATA_MPIEXEC", "mpirun"), "--allow-run-as-root", "--oversubscribe",
               "-np", "2"]
+    common = ["--samples", "200", "--streams", "image,caption", "--overwrite"]
     steps = [
-        [STRATA, "mkarchive", "--out", archive, "--samples", "200", "--layers", "5", "--hidden",
-         "32", "--overwrite"],
-        mpirun + [STRATA, "analyze", archive, "--out", results],
+        [STRATA, "mkarchive", "--out", a, "--layers", "5", "--hidden", "32", *common],
+        [STRATA, "mkarchive", "--out", b, "--layers", "7", "--hidden", "24", "--seed", "3", *common],
+        mpirun + [STRATA, "analyze", a, b, "--out", results, "--bootstrap", "10"],
     ]
     for cmd in steps:
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -458,6 +472,8 @@ def case_demo():
         check(proc.returncode == 0, f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
         if proc.returncode != 0:
             return
+    with h5py.File(results, "r") as h5:  # what the demo must show
+        check("cross" in h5 and len(h5) == 3, f"results hold {list(h5)}, expected 2 models + cross")
     case_render(results)
 
 

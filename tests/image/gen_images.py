@@ -1,10 +1,13 @@
 """gen_images.py — the test image set for strata's decoder and preprocessing, drawn with PIL:
-every kind of file the pixels tests need (sizes and aspect ratios, grayscale, CMYK, progressive,
+every kind of file the pixels tests need (sizes and aspect ratios, 4:2:0 / 4:2:2 / 4:4:4 with
+restart markers, grayscale, CMYK, progressive,
 EXIF orientations 2-8, PNG with alpha / palette / 16-bit / 1-bit / interlace / eXIf, a PNG named
 .jpg) plus the bad files of the bad-input tests. Deterministic for a given PIL version.
 Used by make_fixtures.py (committed small set) and test_pixels.py (larger set, made live)."""
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -36,6 +39,27 @@ def exif_with_orientation(o):
     return ex.tobytes()
 
 
+def write_adam7_png(path, im):
+    """An interlaced (Adam7) 8-bit RGB PNG, written by hand from the PNG specification: PIL reads
+    interlaced PNGs but cannot write them. Filter type 0 on every row."""
+    a = np.asarray(im.convert("RGB"))
+    h, w = a.shape[:2]
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+                           (1, 0, 2, 2), (0, 1, 1, 2)):
+        sub = a[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\0" + row.tobytes() for row in sub)
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body +
+                struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) +
+                chunk(b"IEND", b""))
+
+
 def make_set(out, s=1.0):
     """Writes the good images into `out`, sizes scaled by s. Returns their file names."""
     os.makedirs(out, exist_ok=True)
@@ -48,11 +72,15 @@ def make_set(out, s=1.0):
 
     save(picture(n(160), n(120), 1), "rgb_420.jpg", quality=90)
     save(picture(n(90), n(141), 2), "portrait_444.jpg", quality=95, subsampling=0)
+    save(picture(n(77), n(53), 6), "rgb_422_restart.jpg", quality=80, subsampling=1, restart_marker_rows=1)
     save(picture(n(125), n(94), 3), "progressive.jpg", quality=85, progressive=True)
     save(picture(n(100), n(67), 4).convert("L"), "gray.jpg", quality=90)
     save(picture(n(64), n(48), 5).convert("CMYK"), "cmyk.jpg", quality=90)
     for o in range(2, 9):
         save(picture(n(60), n(40), 10 + o), f"exif{o}.jpg", quality=90, exif=exif_with_orientation(o))
+    # a big-endian ("MM") EXIF block written by hand: IFD0 with one entry, Orientation = 6
+    be = b"Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0"
+    save(picture(n(50), n(30), 19), "exif6_bigendian.jpg", quality=90, exif=be)
     base = picture(n(80), n(60), 20)
     rgba = base.copy()
     rgba.putalpha(Image.fromarray((np.arange(n(80) * n(60)) % 256).astype(np.uint8).reshape(n(60), n(80))))
@@ -68,6 +96,8 @@ def make_set(out, s=1.0):
     save(Image.fromarray(g16), "gray16.png")
     save(base.convert("1"), "bilevel.png")
     save(base, "exif6.png", exif=exif_with_orientation(6))
+    write_adam7_png(os.path.join(out, "interlaced.png"), picture(n(37), n(29), 21))
+    names.append("interlaced.png")
     save(picture(n(30), n(300), 30), "tall_thin.png")
     save(picture(n(7), n(5), 31), "tiny.png")
     save(picture(n(300), n(16), 32), "wide_thin.jpg", quality=90)

@@ -46,76 +46,90 @@ static void expect_bad(const char *path, const char *needle1, const char *needle
     printf("  %-40s -> %s\n", strrchr(path, '/') + 1, msg);
 }
 
-static void test_bad_images(void)
+/* A copy of a committed fixture (caller frees). */
+static char *fixture(const char *name, size_t *len)
 {
-    size_t len = 0;
-    char *jpg = strata_read_file(data_path("rgb_420.jpg"), &len);
-    T_CHECK(jpg && len > 1000, "fixture rgb_420.jpg readable");
-    if (!jpg) return;
+    char *data = strata_read_file(data_path(name), len);
+    if (!data) strata_fatal("fixture %s: %s", name, strata_error_get());
+    return data;
+}
+
+static void write_tmp(char *path, size_t cap, const char *name, const void *data, size_t len)
+{
+    snprintf(path, cap, "%s", t_tmp_path(name));
+    write_file(path, data, len);
+}
+
+static void test_truncated(void)
+{
+    size_t len;
+    char path[4096], *jpg = fixture("rgb_420.jpg", &len);
+    write_tmp(path, sizeof path, "truncated.jpg", jpg, len / 2);
+    expect_bad(path, "truncated", "JPEG");
+    free(jpg);
+    char *png = fixture("tiny.png", &len);
+    write_tmp(path, sizeof path, "truncated.png", png, len - 30);
+    expect_bad(path, "truncated PNG", NULL);
+    free(png);
+}
+
+static void test_empty_and_garbage(void)
+{
     char path[4096];
-
-    snprintf(path, sizeof path, "%s", t_tmp_path("truncated.jpg"));
-    write_file(path, jpg, len / 2);
-    expect_bad(path, "truncated", NULL);
-
-    snprintf(path, sizeof path, "%s", t_tmp_path("empty.jpg"));
-    write_file(path, "", 0);
+    write_tmp(path, sizeof path, "empty.jpg", "", 0);
     expect_bad(path, "empty", NULL);
-
-    snprintf(path, sizeof path, "%s", t_tmp_path("garbage.jpg"));
-    write_file(path, "this is not an image\n", 21);
+    write_tmp(path, sizeof path, "garbage.jpg", "this is not an image\n", 21);
     expect_bad(path, "not a JPEG or PNG", NULL);
+}
 
-    /* corrupt header: the first segment's length says 1 (below the minimum of 2) */
-    char *bad = strata_malloc(len);
-    memcpy(bad, jpg, len);
-    bad[4] = 0;
-    bad[5] = 1;
-    snprintf(path, sizeof path, "%s", t_tmp_path("corrupt_header.jpg"));
-    write_file(path, bad, len);
+static void test_corrupt_header(void)
+{
+    size_t len;
+    char path[4096], *jpg = fixture("rgb_420.jpg", &len);
+    jpg[4] = 0; /* the first segment's length says 1 (below the minimum of 2) */
+    jpg[5] = 1;
+    write_tmp(path, sizeof path, "corrupt_header.jpg", jpg, len);
     expect_bad(path, "corrupt JPEG header", NULL);
+    free(jpg);
+    char *png = fixture("tiny.png", &len);
+    png[12] = 'X'; /* the first chunk is no longer IHDR */
+    write_tmp(path, sizeof path, "corrupt_header.png", png, len);
+    expect_bad(path, "corrupt PNG header", NULL);
+    free(png);
+}
 
-    /* a frame header claiming 60000 x 60000 */
-    memcpy(bad, jpg, len);
-    size_t sof = 2;
-    while (sof + 1 < len && !((unsigned char)bad[sof] == 0xFF && (unsigned char)bad[sof + 1] == 0xC0)) sof++;
+static void test_huge_header(void)
+{
+    size_t len;
+    char path[4096], *jpg = fixture("rgb_420.jpg", &len);
+    size_t sof = 2; /* the baseline frame header: FF C0, length, precision, height, width */
+    while (sof + 1 < len && !((unsigned char)jpg[sof] == 0xFF && (unsigned char)jpg[sof + 1] == 0xC0)) sof++;
     T_CHECK(sof + 9 < len, "fixture has a baseline frame header");
-    bad[sof + 5] = (char)(60000 >> 8), bad[sof + 6] = (char)(60000 & 255);
-    bad[sof + 7] = (char)(60000 >> 8), bad[sof + 8] = (char)(60000 & 255);
-    snprintf(path, sizeof path, "%s", t_tmp_path("huge.jpg"));
-    write_file(path, bad, len);
+    jpg[sof + 5] = (char)(60000 >> 8), jpg[sof + 6] = (char)(60000 & 255);
+    jpg[sof + 7] = (char)(60000 >> 8), jpg[sof + 8] = (char)(60000 & 255);
+    write_tmp(path, sizeof path, "huge.jpg", jpg, len);
     expect_bad(path, "60000 x 60000", "refusing");
     strata_image_info info;
-    T_CHECK(strata_image_probe((const uint8_t *)bad, len, &info) == -1, "probe refuses the huge header");
-    free(bad);
+    T_CHECK(strata_image_probe((const uint8_t *)jpg, len, &info) == -1, "probe refuses the huge header");
     free(jpg);
-
-    char *png = strata_read_file(data_path("tiny.png"), &len);
-    T_CHECK(png != NULL, "fixture tiny.png readable");
-    if (!png) return;
-    bad = strata_malloc(len);
-    memcpy(bad, png, len);
+    char *png = fixture("tiny.png", &len);
     for (int k = 0; k < 2; k++) { /* IHDR width and height = 60000 */
-        bad[16 + 4 * k] = 0, bad[17 + 4 * k] = 0;
-        bad[18 + 4 * k] = (char)(60000 >> 8), bad[19 + 4 * k] = (char)(60000 & 255);
+        png[16 + 4 * k] = 0, png[17 + 4 * k] = 0;
+        png[18 + 4 * k] = (char)(60000 >> 8), png[19 + 4 * k] = (char)(60000 & 255);
     }
-    snprintf(path, sizeof path, "%s", t_tmp_path("huge.png"));
-    write_file(path, bad, len);
+    write_tmp(path, sizeof path, "huge.png", png, len);
     expect_bad(path, "60000 x 60000", "refusing");
-    snprintf(path, sizeof path, "%s", t_tmp_path("truncated.png"));
-    write_file(path, png, len - 30);
-    expect_bad(path, "truncated PNG", NULL);
-    memcpy(bad, png, len);
-    bad[12] = 'X'; /* the first chunk is no longer IHDR */
-    snprintf(path, sizeof path, "%s", t_tmp_path("corrupt_header.png"));
-    write_file(path, bad, len);
-    expect_bad(path, "corrupt PNG header", NULL);
-    free(bad);
     free(png);
+}
 
+static void test_missing_file(void)
+{
     expect_bad("/nonexistent/strata/missing.jpg", "cannot open", NULL);
+}
 
-    /* a PNG named .jpg decodes by content (PIL opens by content too) */
+static void test_png_named_jpg(void)
+{
+    /* decoded by content, as PIL (and so transformers' load_image) opens files by content */
     strata_image img;
     T_CHECK(strata_image_load(data_path("png_named.jpg"), &img) == 0, "png_named.jpg: %s", strata_error_get());
     T_CHECK(img.width == 50 && img.height == 40, "png_named.jpg is 50 x 40, got %d x %d", img.width, img.height);
@@ -179,7 +193,7 @@ static void expect_bad_manifest(const char *name, const char *text, const char *
     printf("  %-40s -> %s\n", name, msg);
 }
 
-static void test_manifests(void)
+static void test_manifest_samples(void)
 {
     char text[8192];
     snprintf(text, sizeof text,
@@ -189,15 +203,18 @@ static void test_manifests(void)
              "{\"id\": \"c\", \"image\": \"%s/tiny.png\", \"caption\": \"   \"}\n"
              "{\"id\": \"d\", \"image\": \"%s/tiny.png\", \"caption\": \"bad \xff\xfe bytes\"}\n"
              "{\"id\": 17, \"image\": \"%s/tiny.png\", \"caption\": \"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x90\xb1\"}\n"
-             "{\"id\": \"f\", \"image\": \"corrupt.jpg\", \"caption\": \"corrupt image\"}\r\n",
-             data_dir, data_dir, data_dir, data_dir);
+             "{\"id\": \"f\", \"image\": \"corrupt.jpg\", \"caption\": \"corrupt image\"}\r\n"
+             "{\"id\": \"g\", \"image\": \"%s/tiny.png\", \"caption\": \"nul \\u0000 inside\"}\n",
+             data_dir, data_dir, data_dir, data_dir, data_dir);
     write_file(t_tmp_path("corrupt.jpg"), "\xff\xd8\xff\xe0 nothing", 13);
     strata_manifest *m = open_text("good.jsonl", text);
     T_CHECK(m != NULL, "manifest opens: %s", strata_error_get());
     if (!m) return;
-    T_CHECK(m->n == 6, "6 samples (blank line skipped), got %zu", m->n);
-    T_CHECK(m->n_bad == 2, "2 bad at open (empty and invalid caption), got %zu", m->n_bad);
-    if (m->n == 6) {
+    T_CHECK(m->n == 7, "7 samples (blank line skipped), got %zu", m->n);
+    T_CHECK(m->n_bad == 3, "3 bad at open (empty, invalid UTF-8 and NUL captions), got %zu", m->n_bad);
+    if (m->n == 7) {
+        T_CHECK(m->samples[6].error && t_contains(m->samples[6].error, "sample g"), "NUL caption: %s",
+                m->samples[6].error ? m->samples[6].error : "(none)");
         T_CHECK(strcmp(m->samples[0].labels_json, "{\"n\":3,\"shape\":\"circle\"}") == 0, "labels kept: %s",
                 m->samples[0].labels_json);
         T_CHECK(m->samples[0].error == NULL && m->samples[0].line == 1, "sample a is fine, line 1");
@@ -223,7 +240,10 @@ static void test_manifests(void)
                 "a sample bad at open stays bad: %s", strata_error_get());
     }
     strata_manifest_free(m);
+}
 
+static void test_manifest_lines(void)
+{
     expect_bad_manifest("notjson.jsonl",
                         "{\"id\": \"a\", \"image\": \"x.jpg\", \"caption\": \"ok\"}\n"
                         "{\"id\": \"b\", \"image\": \"y.jpg\", \"caption\": \"ok\"}\n"
@@ -315,14 +335,34 @@ static void test_preprocess_ranges(void)
     }
 }
 
-int main(void)
+static const struct {
+    const char *name;
+    void (*run)(void);
+} cases[] = {
+    {"truncated", test_truncated},
+    {"empty_garbage", test_empty_and_garbage},
+    {"corrupt_header", test_corrupt_header},
+    {"huge_header", test_huge_header},
+    {"missing_file", test_missing_file},
+    {"png_named_jpg", test_png_named_jpg},
+    {"threads", test_threads},
+    {"manifest_samples", test_manifest_samples},
+    {"manifest_lines", test_manifest_lines},
+    {"config_errors", test_configs},
+    {"preprocess_ranges", test_preprocess_ranges},
+};
+
+/* test_image_inputs [CASE]: one case (each is its own ctest entry), or all of them. */
+int main(int argc, char **argv)
 {
     const char *src = getenv("STRATA_SOURCE_DIR");
     snprintf(data_dir, sizeof data_dir, "%s/tests/image/data", src ? src : STRATA_SOURCE_DIR);
-    test_bad_images();
-    test_threads();
-    test_manifests();
-    test_configs();
-    test_preprocess_ranges();
-    return t_finish("test_image_inputs");
+    int ran = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (argc < 2 || strcmp(argv[1], cases[i].name) == 0) {
+            cases[i].run();
+            ran++;
+        }
+    T_CHECK(ran > 0, "unknown case '%s'", argc > 1 ? argv[1] : "");
+    return t_finish(argc > 1 ? argv[1] : "test_image_inputs");
 }

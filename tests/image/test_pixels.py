@@ -138,6 +138,26 @@ for path, (pv, u8) in zip(images, run_all(decode, images)):
     if u8.shape != ref.shape or not np.array_equal(u8, ref):
         fail(f"decode {path}: differs from PIL ({u8.shape} vs {ref.shape})")
 
+# libjpeg warnings: PIL loads a JPEG with stray bytes before a marker, and refuses one that ends
+# before its EOI marker ("image file is truncated"); strata must agree on both.
+good = open(os.path.join(data, "rgb_420.jpg"), "rb").read()
+stray, no_eoi = os.path.join(tmp, "stray_bytes.jpg"), os.path.join(tmp, "no_eoi.jpg")
+open(stray, "wb").write(good[:-2] + b"\x12\x34\x56" + good[-2:])
+open(no_eoi, "wb").write(good[:-2])
+pv, u8 = run_strata(decode, stray)
+check_stray = u8 is not None and np.array_equal(u8, np.asarray(pil_load(stray)))
+if not check_stray:
+    fail("stray bytes before EOI: strata must decode it as PIL does")
+try:
+    pil_load(no_eoi)
+    fail("PIL was expected to refuse a JPEG without EOI")
+except OSError:
+    pass
+r = subprocess.run([strata, "preprocess", "--model", decode, no_eoi, "--out", os.path.join(tmp, "x.h5")],
+                   capture_output=True, text=True)
+if r.returncode == 0 or "truncated" not in r.stderr:
+    fail(f"a JPEG without EOI must be refused as truncated: rc {r.returncode}, {r.stderr.strip()}")
+
 # 2. resize against PIL at real sizes
 for cname, cfg in configs.FULL.items():
     model = model_dir(cname, cfg)

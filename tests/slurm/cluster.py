@@ -63,12 +63,18 @@ class SlurmCluster:
         return None
 
     def queued(self):
-        return self.run("squeue", "-h", "-o", "%i %T").split("\n")[:-1]
+        return self.run("squeue", "-h", "-o", "%i %T %r").split("\n")[:-1]
 
     def wait_idle(self, timeout):
-        """Wait until no job is queued or running; return the seconds waited."""
+        """Wait until no job is queued or running; return the seconds waited. Fails at once
+        when what is left can never run (a dependency failed)."""
         t0 = time.time()
-        while self.queued():
+        while True:
+            left = self.queued()
+            if not left:
+                break
+            if all(line.endswith("DependencyNeverSatisfied") for line in left):
+                raise RuntimeError("a job failed; left waiting forever: %s" % left)
             if time.time() - t0 > timeout:
                 raise TimeoutError("jobs still queued after %.0f s: %s" % (timeout, self.queued()))
             time.sleep(0.5)

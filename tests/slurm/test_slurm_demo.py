@@ -9,9 +9,13 @@ jobs/examples/demo-study.sh) submitted as a real job array on a real single-node
     model, caption across two models) within 1e-6;
   - figures: index.md lists them; each PNG decodes (PIL), is not blank;
   - --status reports every archive complete and the job ids;
-  - requeue: the same study into a second folder, with `scontrol requeue` of a running array
-    task mid-extraction: the task runs again (Restarts=1), resumes, the chain completes, and
-    its archives equal the clean run's.
+  - --submit on the finished study submits nothing;
+  - preemption: the same study into a second folder; one running task is requeued by Slurm
+    (`scontrol requeue`), another gets the time-limit warning (USR1 to its batch shell) and
+    requeues itself after extract's clean exit 75; both resume their archives, --status shows
+    them partial meanwhile, the chain completes, and every archive equals the clean run's;
+  - a half-done study (one archive removed): --submit sends only that task, then analysis
+    and figures.
 Daemons are stopped by their pid files whatever happens."""
 import glob
 import os
@@ -29,6 +33,10 @@ import cluster  # noqa: E402
 
 cluster.skip_unless_possible()
 STRATA = os.environ["STRATA_BIN"]
+for command in ("mkmodel", "mkdata", "extract", "analyze", "figures"):
+    if subprocess.run([STRATA, command, "--help"], capture_output=True).returncode != 0:
+        print(f"SKIP: strata {command} is not in this build yet")
+        sys.exit(77)
 SOURCE = os.environ["STRATA_SOURCE_DIR"]
 TMP = os.environ.get("STRATA_TEST_TMP", "/tmp/strata-slurm-demo")
 MODELS = ["llava-tiny-a", "llava-tiny-b", "llama-tiny"]
@@ -86,7 +94,7 @@ def check_archives(out):
                       f"{m}/{s}: shape {shape} = [L+1, N, D] of config.json")
 
 
-SAMPLES = 48
+SAMPLES = 128  # enough rounds at batch 1 to catch the tasks mid-extraction
 shutil.rmtree(TMP, ignore_errors=True)
 os.makedirs(f"{TMP}/jobs/examples")
 shutil.copy(f"{SOURCE}/jobs/examples/demo.yaml", f"{TMP}/jobs/examples/demo.yaml")
@@ -162,33 +170,61 @@ with cluster.SlurmCluster(f"{TMP}/cluster") as c:
             check(re.search(rf"^{m}\s+complete\s+{SAMPLES}\s+{SAMPLES}\s+0\s+0\s+{array}_{i} COMPLETED",
                             status, re.M) is not None, f"--status: {m} complete, job {array}_{i}")
 
-        # requeue: the same study into out-requeue, batch 1 (many rounds), requeued mid-way
+        # 2. a finished study: --submit has nothing to submit
+        r = run(STRATA, "study", spec, "--submit", env=env)
+        check(r.returncode == 0 and "submitted" not in r.stdout and len(state_lines(out)) == 3,
+              "--submit on the finished study submits nothing")
+
+        # 3. preemption: the same study into out-requeue at batch 1 (many rounds, so that the
+        # tasks can be caught mid-extraction). Task 0: `scontrol requeue` (Slurm's own requeue,
+        # SIGTERM to every process). Task 1: USR1 to the batch shell, as --signal=B:USR1@s
+        # sends it before the time limit: the script forwards it, extract exits 75, the
+        # script requeues its task. Figures: two kinds only, to save time.
         spec2 = f"{TMP}/jobs/examples/demo-requeue.yaml"
         text = open(spec).read().replace("demo/study/out", "demo/study/out-requeue")
-        open(spec2, "w").write(text.replace("batch: 8", "batch: 1"))
+        text = text.replace("batch: 8", "batch: 1").replace("format: [pdf, png]",
+                                                            "format: [png]\n  only: [norms, overlap]")
+        open(spec2, "w").write(text)
         out2 = f"{TMP}/demo/study/out-requeue"
         r = run(STRATA, "study", spec2, "--submit", env=env)
         array2 = state_lines(out2)[0][2]
-        task = f"{array2}_0"
-        partial = f"{out2}/archives/{MODELS[0]}.h5.partial"
 
-        def rounds_done():
+        def rounds_done(model):
             try:
-                with h5py.File(partial, "r", locking=False) as f:
+                with h5py.File(f"{out2}/archives/{model}.h5.partial", "r", locking=False) as f:
                     return int(f["progress/round_done"][:].sum()), len(f["progress/round_done"])
             except (OSError, KeyError):
                 return 0, 0
 
+        signalled = {}
         t0 = time.time()
-        while rounds_done()[0] < 2 and time.time() - t0 < 60:
-            time.sleep(0.05)
-        done, total = rounds_done()
-        check(0 < done < total, f"task 0 caught mid-extraction ({done}/{total} rounds)")
-        run("scontrol", "requeue", task)
+        while len(signalled) < 2 and time.time() - t0 < 60:
+            for i, how in ((0, ["scontrol", "requeue"]), (1, ["scancel", "--batch", "--signal=USR1"])):
+                done, total = rounds_done(MODELS[i])
+                if i not in signalled and done >= 2:
+                    subprocess.run(how + [f"{array2}_{i}"], check=True)
+                    signalled[i] = (done, total)
+            time.sleep(0.02)
+        for i, what in ((0, "scontrol requeue"), (1, "USR1 warning")):
+            done, total = signalled.get(i, (0, 0))
+            check(0 < done < total, f"{what}: task {i} caught mid-extraction ({done}/{total} rounds)")
+        # While the requeued tasks wait to run again, --status sees partial archives.
+        wait_for = time.time() + 30
+        while c.job_field(f"{array2}_1", "Restarts") != "1" and time.time() < wait_for:
+            time.sleep(0.2)
+        status = run(STRATA, "study", spec2, "--status", env=env).stdout
+        check(re.search(rf"^{MODELS[1]}\s+partial\s+{SAMPLES}\s+[1-9]\d*\s+0\s+[1-9]", status, re.M) is not None,
+              f"--status: {MODELS[1]} partial while requeued")
         c.wait_idle(240)
-        check(c.job_field(task, "Restarts") == "1", "task 0 ran again after the requeue")
-        log = open(glob.glob(f"{out2}/logs/extract-{array2}_0.log")[0]).read()
-        check(log.count("strata study: extract llava-tiny-a") == 2, "the log shows both runs")
+        for i in (0, 1):
+            check(c.job_field(f"{array2}_{i}", "Restarts") == "1" and
+                  c.job_field(f"{array2}_{i}", "JobState") == "COMPLETED", f"task {i} requeued once, then completed")
+        log1 = open(f"{out2}/logs/extract-{array2}_1.log").read()
+        check("exit 75" in log1 and "requeueing job" in log1, "USR1: extract exited 75, the script requeued its task")
+        for i in (0, 1):
+            log = open(f"{out2}/logs/extract-{array2}_{i}.log").read()
+            check(log.count(f"strata study: extract {MODELS[i]}") == 2 and "resuming" in log,
+                  f"task {i}: two runs in its log, the second resumed the archive")
         check(os.path.exists(f"{out2}/results.h5") and os.path.exists(f"{out2}/figures/index.md"),
               "the requeued study completed (results, figures)")
         for m in MODELS:
@@ -201,7 +237,23 @@ with cluster.SlurmCluster(f"{TMP}/cluster") as c:
                     err = np.abs(x - y).max(axis=-1) / np.maximum(np.abs(x).max(axis=-1), 1e-30)
                     same = same and x.shape == y.shape and float(err.max()) <= 1e-5
                 check(same, f"{m}: the requeued run's archive equals the clean run's")
+
+        # 4. a half-done study: one archive gone, --submit sends only its task, then the
+        # analysis and figures again
+        os.remove(f"{out2}/archives/{MODELS[2]}.h5")
+        r = run(STRATA, "study", spec2, "--submit", env=env)
+        lines = state_lines(out2)
+        check([ln[1] for ln in lines[3:]] == ["extract", "analyze", "figures"] and lines[3][3] == "2",
+              "only the missing model is submitted, then analyze and figures")
+        r = run(STRATA, "study", spec2, "--submit", env=env)
+        check(r.returncode == 0 and "submitted" not in r.stdout and len(state_lines(out2)) == 6,
+              "--submit again while those jobs are queued or running submits nothing")
+        c.wait_idle(240)
+        check(os.path.exists(f"{out2}/archives/{MODELS[2]}.h5") and
+              c.job_field(lines[5][2], "JobState") == "COMPLETED", "the half-done study completed")
     except Exception:
+        for log in sorted(glob.glob(f"{TMP}/demo/study/out*/logs/*.log")):
+            print(f"--- {log}\n" + open(log).read()[-2000:])
         print(c.log_tail())
         raise
 

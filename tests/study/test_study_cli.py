@@ -3,10 +3,12 @@
     metacharacters) fail with file:line:column and the reason before any submission: an
     `sbatch` first on PATH records every call, and must never be called;
   - --dry-run prints the three scripts and the sbatch commands, and bash accepts the scripts;
-  - --local runs extract for every model, then analyze, then figures, with mpirun, through the
-    generated scripts, with a model path full of shell metacharacters: the path arrives intact
-    as one argument and nothing in it runs; a second --local has nothing left to do.
-The step commands are tests/slurm/step_double.py (the real ones are tested in tests/slurm)."""
+  - --local runs the real extract for every model, then analyze, then figures, with mpirun,
+    through the generated scripts, with a model folder whose name is full of shell
+    metacharacters: the path arrives intact as one argument (the archive records its command
+    line; the model is named after the spec, not the folder) and nothing in it runs; --status agrees; a second --local has
+    nothing left to do; a removed archive is extracted again, then analysis and figures.
+    (Without extract/analyze in the build this part is skipped, the spec checks still run.)"""
 import json
 import os
 import re
@@ -14,10 +16,10 @@ import shutil
 import subprocess
 import sys
 
+import h5py
+
 STRATA = os.environ["STRATA_BIN"]
 TMP = os.environ.get("STRATA_TEST_TMP", "/tmp/strata-study-cli")
-HERE = os.path.dirname(os.path.abspath(__file__))
-DOUBLE = os.path.join(HERE, "..", "slurm", "step_double.py")
 failures = []
 
 
@@ -31,23 +33,15 @@ shutil.rmtree(TMP, ignore_errors=True)
 os.makedirs(f"{TMP}/bin")
 os.makedirs(f"{TMP}/data")
 HOSTILE = "m $(touch PWNED) `touch PWNED` 'q' \"d\" ;touch PWNED; & | > < * ? ~ \\ ✓"
-models = {"plain": f"{TMP}/models/plain", "hostile": f"{TMP}/models/{HOSTILE}"}
-for path in models.values():
-    os.makedirs(path)
-    with open(os.path.join(path, "config.json"), "w") as f:
-        f.write("{}\n")
+os.makedirs(f"{TMP}/models/plain")
+with open(f"{TMP}/models/plain/config.json", "w") as f:
+    f.write("{}\n")
 with open(f"{TMP}/data/manifest.jsonl", "w") as f:
-    for i in range(6):
-        f.write(json.dumps({"id": str(i), "image": f"{i}.jpg", "caption": "x"}) + "\n")
+    f.write(json.dumps({"id": "0", "image": "0.jpg", "caption": "x"}) + "\n")
 with open(f"{TMP}/bin/sbatch", "w") as f:
     f.write(f"#!/bin/sh\necho \"$@\" >> {TMP}/sbatch-called\necho 1\n")
 os.chmod(f"{TMP}/bin/sbatch", 0o755)
-double = f"{TMP}/bin/strata-double"
-with open(double, "w") as f:
-    f.write(f"#!/bin/sh\nexec {sys.executable} {DOUBLE} \"$@\"\n")
-os.chmod(double, 0o755)
-env = dict(os.environ, PATH=f"{TMP}/bin:" + os.environ["PATH"], STEP_DOUBLE_LOG=f"{TMP}/double.jsonl",
-           ROUND_SECONDS="0")
+env = dict(os.environ, PATH=f"{TMP}/bin:" + os.environ["PATH"])
 
 
 def study(spec, *args):
@@ -77,17 +71,11 @@ for what, (text, message) in bad.items():
 check(not os.path.exists(f"{TMP}/sbatch-called"), "no bad spec reached sbatch")
 check(not os.path.exists(f"{TMP}/out"), "no bad spec created the output folder")
 
-spec = f"{TMP}/study.yaml"
+# The generated scripts: --dry-run
+spec = f"{TMP}/dry.yaml"
 with open(spec, "w") as f:
-    f.write(HEAD + f"strata: {double}\n" +
-            "models:\n"
-            "  - {name: plain, path: models/plain, kind: vlm, template: \"USER: <image>\\n'{prompt}' ASSISTANT:\"}\n"
-            f"  - name: hostile\n    path: {json.dumps('models/' + HOSTILE)}\n    kind: text\n"
-            "streams: [image, caption]\n"
-            "extract: {batch: 2, args: [\"--prompt\", \"it's $(touch PWNED)\"]}\n"
-            "analysis: {metrics: [cka, id]}\n"
-            "slurm: {nodes: 1, ntasks-per-node: 1}\n")
-
+    f.write(HEAD + "models:\n  - {name: a, path: models/plain, kind: vlm}\n"
+            "  - {name: b, path: models/plain, kind: text}\n")
 r = study(spec, "--dry-run")
 check(r.returncode == 0, "--dry-run exits 0")
 scripts = re.split(r"^#### (.*) ####$", r.stdout, flags=re.M)
@@ -100,35 +88,66 @@ for name, text in zip(names[:3], scripts[2::2]):
 check("sbatch --parsable --array=0-1 " in r.stdout, "the plan submits both models as an array")
 check(not os.path.exists(f"{TMP}/sbatch-called"), "--dry-run never calls sbatch")
 
+# --local with the real commands and a hostile model folder name
+for command in ("mkmodel", "mkdata", "extract", "analyze", "figures"):
+    if subprocess.run([STRATA, command, "--help"], capture_output=True).returncode != 0:
+        print(f"strata {command} is not in this build: --local not tested")
+        print(f"{len(failures)} failures")
+        sys.exit(1 if failures else 0)
+hostile_dir = f"{TMP}/models/{HOSTILE}"
+for args in (["mkmodel", "--arch", "llava", "--preset", "tiny", "--seed", "1", "--out", f"{TMP}/models/llava"],
+             ["mkmodel", "--arch", "llama", "--preset", "tiny", "--seed", "2", "--out", hostile_dir],
+             ["mkdata", "--out", f"{TMP}/set", "--n", "24", "--size", "48", "--seed", "3"]):
+    subprocess.run([STRATA, *args], check=True, capture_output=True)
+with open(f"{TMP}/set/manifest.jsonl", "a") as f:  # a bad sample: recorded, then reported
+    f.write(json.dumps({"id": "lost", "image": "images/lost.jpg", "caption": "a lost image"}) + "\n")
+spec = f"{TMP}/study.yaml"
+with open(spec, "w") as f:
+    f.write("name: cli\noutput: out\ndataset: set/manifest.jsonl\n"
+            "models:\n"
+            "  - {name: llava, path: models/llava, kind: vlm, template: \"USER: <image>\\n{prompt} ASSISTANT:\"}\n"
+            f"  - name: hostile\n    path: {json.dumps('models/' + HOSTILE)}\n    kind: text\n"
+            "streams: [image, caption]\n"
+            "extract: {batch: 4, args: [\"--prompt\", \"it's $(touch PWNED)\"]}\n"
+            "analysis: {args: [\"--k\", \"5\", \"--overlap-k\", \"5\", \"--gride-n1\", \"2\", \"--gride-range\", \"8\"]}\n"
+            "figures: {format: [png], only: [norms]}\n"
+            "slurm: {nodes: 1, ntasks-per-node: 1}\n")
 r = study(spec, "--local")
 check(r.returncode == 0, "--local exits 0")
-records = [json.loads(line) for line in open(f"{TMP}/double.jsonl")]
-steps = [x["step"] for x in records if "args" in x]
-check(steps == ["extract", "extract", "analyze", "figures"], f"steps in order: {steps}")
-hostile = [x["args"] for x in records if x["step"] == "extract" and x["out"].endswith("hostile.h5")]
-check(len(hostile) == 1 and hostile[0][hostile[0].index("--model") + 1] == os.path.realpath(models["hostile"]),
-      "the hostile model path arrives intact as one argument")
-plain = [x["args"] for x in records if x["step"] == "extract" and x["out"].endswith("plain.h5")][0]
-check(plain[plain.index("--template") + 1] == "USER: <image>\n'{prompt}' ASSISTANT:", "template intact")
-check(plain[plain.index("--prompt") + 1] == "it's $(touch PWNED)", "free extract arguments intact")
-check(plain[plain.index("--streams") + 1] == "image,caption" and
-      hostile[0][hostile[0].index("--streams") + 1] == "caption", "streams per model kind")
+out = f"{TMP}/out"
+with h5py.File(f"{out}/archives/hostile.h5", "r") as f:
+    line = f.attrs["command_line"]
+    line = line.decode() if isinstance(line, bytes) else line
+    name = f["model"].attrs["name"]
+    name = name.decode() if isinstance(name, bytes) else name
+    link = f"{out}/models/hostile"
+    check(os.path.realpath(link) == os.path.realpath(hostile_dir) and link in line,
+          "the hostile model path reached extract intact (through the link named after the model)")
+    check(name == "hostile", f"the archive's model name is the study's ({name!r})")
+    check(sorted(f["activations"].keys()) == ["caption"], "the text model has the caption stream only")
+with h5py.File(f"{out}/archives/llava.h5", "r") as f:
+    line = f.attrs["command_line"]
+    line = line.decode() if isinstance(line, bytes) else line
+    check("it's $(touch PWNED)" in line and "USER: <image>\n{prompt} ASSISTANT:" in line,
+          "template and free arguments reached extract intact")
+    check(sorted(f["activations"].keys()) == ["caption", "image"], "the vlm has image and caption")
 pwned = [os.path.join(d, f) for d, _, fs in os.walk(TMP) for f in fs if f == "PWNED"]
 check(not pwned, f"nothing in the spec ran as a command ({pwned})")
-check(os.path.exists(f"{TMP}/out/figures/index.md"), "figures written")
+check(os.path.exists(f"{out}/results.h5") and os.path.exists(f"{out}/figures/index.md"), "results and figures")
 status = study(spec, "--status").stdout
-check(re.search(r"^plain\s+complete\s+6\s+6\s+0\s+0", status, re.M) is not None and
-      re.search(r"^hostile\s+complete\s+6\s+6\s+0\s+0", status, re.M) is not None, "--status: both complete")
+check(re.search(r"^llava\s+complete\s+25\s+24\s+1\s+0", status, re.M) is not None and
+      re.search(r"^hostile\s+complete\s+25\s+25\s+0\s+0", status, re.M) is not None,
+      "--status: both complete; the vlm failed the sample without its image, the text model did not")
+check(re.search(r"^\s+failed lost: .*lost\.jpg", status, re.M) is not None, "--status: the failed sample and its error")
 
-n = len(records)
+stamp = os.path.getmtime(f"{out}/results.h5")
 r = study(spec, "--local")
-check(r.returncode == 0 and len(open(f"{TMP}/double.jsonl").readlines()) == n,
+check(r.returncode == 0 and "extract" not in r.stdout + r.stderr and os.path.getmtime(f"{out}/results.h5") == stamp,
       "a finished study has nothing left to run")
-os.remove(f"{TMP}/out/archives/plain.h5")
+os.remove(f"{out}/archives/llava.h5")
 r = study(spec, "--local")
-steps = [json.loads(line)["step"] for line in open(f"{TMP}/double.jsonl").readlines()[n:]]
-check(r.returncode == 0 and steps == ["extract", "analyze", "figures"],
-      f"a removed archive is extracted again, then analysis and figures ({steps})")
+check(r.returncode == 0 and "extract llava" in r.stdout and "extract hostile" not in r.stdout and
+      os.path.getmtime(f"{out}/results.h5") > stamp, "a removed archive is extracted again, then analysis and figures")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

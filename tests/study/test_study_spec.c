@@ -143,6 +143,53 @@ static void test_output_path(void)
     strata_study_free(s);
 }
 
+/* The committed examples stay valid specs: their paths are pointed at this test's folders
+ * (line by line: the values of path:, dataset: and output:), everything else is as shipped. */
+static strata_study *load_example(const char *name)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/jobs/examples/%s", STRATA_SOURCE_DIR, name);
+    char *text = strata_read_file(path, NULL);
+    T_CHECK(text != NULL, "%s: %s", name, strata_error_get());
+    if (!text) return NULL;
+    size_t cap = strlen(text) * 2 + 4096, n = 0;
+    char *out = malloc(cap);
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *t = line + strspn(line, " ");
+        const char *value = !strncmp(t, "path:", 5)      ? "models/a"
+                            : !strncmp(t, "dataset:", 8) ? "data/manifest.jsonl"
+                            : !strncmp(t, "output:", 7)  ? "out"
+                                                         : NULL;
+        if (value)
+            n += (size_t)snprintf(out + n, cap - n, "%.*s %s\n", (int)(strchr(t, ':') - line + 1), line, value);
+        else
+            n += (size_t)snprintf(out + n, cap - n, "%s\n", line);
+    }
+    strata_study *s = strata_study_load_string(out, name, dir);
+    T_CHECK(s != NULL, "example %s: %s", name, strata_error_get());
+    free(out);
+    free(text);
+    return s;
+}
+
+static void test_examples(void)
+{
+    strata_study *s = load_example("llava15-vs-vicuna.yaml");
+    if (s) {
+        T_CHECK(s->n_models == 2 && s->models[1].kind == STRATA_MODEL_TEXT &&
+                s->models[1].streams.n == 2, "LLaVA vs Vicuna: a vlm and its base LLM (text streams)");
+        T_CHECK(s->resources[STRATA_STEP_EXTRACT].gpus_per_node == 4 && s->array_concurrency == 2,
+                "LLaVA vs Vicuna: resources");
+        strata_study_free(s);
+    }
+    s = load_example("demo.yaml");
+    if (s) {
+        T_CHECK(s->n_models == 3 && s->resources[STRATA_STEP_ANALYZE].ntasks_per_node == 2,
+                "demo: three models, analysis on two ranks");
+        strata_study_free(s);
+    }
+}
+
 /* A bad spec: the message must start with "bad.yaml:<line>:<column>: " and say `why`. Columns
  * are those of the offending value (of its text, inside quotes, for quoted scalars). */
 static void expect_error(const char *yaml, const char *where, const char *why)
@@ -258,6 +305,7 @@ int main(void)
     write_file("data/manifest.jsonl", "{\"id\": \"0\"}\n");
     test_good();
     test_output_path();
+    test_examples();
     test_bad();
     test_quoting();
     return t_finish("test_study_spec");

@@ -76,6 +76,10 @@ static void test_bad_files(void)
                    "'<nope>'");
     expect_refused(edited("badpost.json", NULL, "post_processor", "{\"type\": \"Frobnicate\"}"),
                    "post_processor", "'Frobnicate'");
+    expect_refused(edited("badpostid.json", NULL, "post_processor",
+                          "{\"type\": \"BertProcessing\", \"cls\": [\"<s>\", 1], "
+                          "\"sep\": [\"x\", 99999]}"),
+                   "post_processor", "sep id 99999 is not in the vocabulary");
     expect_refused(edited("novocab.json", "model", "vocab", "[1, 2]"), "model.vocab",
                    "expected an object");
     expect_refused(edited("dropout.json", "model", "dropout", "0.1"), "model.dropout", "dropout");

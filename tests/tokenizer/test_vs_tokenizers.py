@@ -45,7 +45,7 @@ HARD = [
     "<s>hello</s>", "<s> <s>", "<unk>", "</s>x", "<|im_start|>user\nhi<|im_end|>\n",
     "<|begin_of_text|>x<|eot_id|>", "<|endoftext|>", "<|startoftext|>a photo<|endoftext|>",
     "[MASK]", "a [MASK] b", "a[MASK]b", "  [MASK]  ", "[CLS] x [SEP]", "[UNK]", "<ima", "<<image>>",
-    "<image", "image>", "hello world", "HELLO WORLD", "say hello world!", "Hello World<image>",
+    "<image", "image>", "a<extra>b <extra>", "hello world", "HELLO WORLD", "say hello world!", "Hello World<image>",
     "\x00", "a\x00b", "\x01\x02\x7f", "\x1b[31mred\x1b[0m",
     "def main(argv):\n    return 0  # comment\n\tindented",
     "https://example.com/path?q=1&x=2#frag", "user@example.org", "C:\\Windows\\System32",
@@ -126,6 +126,11 @@ def variants():
     d = load("llama2")
     d["model"]["byte_fallback"] = False
     out.append(("llama2_unk_fuse", d, False))
+    d = load("llama2")  # an added token whose "id" is a vocabulary id: the library renumbers it
+    d["added_tokens"].append({"id": 700, "content": "<extra>", "single_word": False,
+                              "lstrip": False, "rstrip": False, "normalized": False,
+                              "special": False})
+    out.append(("llama2_added_override", d, True))
     return out
 
 

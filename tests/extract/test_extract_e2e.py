@@ -2,7 +2,8 @@
 (`strata mkmodel`) and real image files (PIL), read back with h5py.
 
   ranks  the archive does not depend on ranks or batch: np 1/2/3, batch 1/3/4, with and without
-         prefetch, more ranks than samples, equal within 1e-5 relative per row; ragged pools (all, sample:K) too; f16 on
+         prefetch, more ranks than samples, equal within 1e-5 relative per row; a layer subset
+         (--layers ::2 --vision-layers -1) equals those layers of the full run; ragged pools (all, sample:K) too; f16 on
          disk equals numpy's float16 of the f32 archive; a mean equals numpy's mean of the `all`
          rows; provenance attributes (manifest sha256, n_ranks, complete)
   bad    planted bad samples (missing, truncated, not an image, empty caption, too long) get
@@ -66,6 +67,21 @@ def mode_ranks():
         got = f["dataset"].attrs["manifest_sha256"]
         check((got.decode() if isinstance(got, bytes) else got) == sha, "manifest sha256")
         check(f["activations/vision"].attrs["site"] in (b"vision", "vision"), "vision site attr")
+    # a layer subset equals those layers of the full run (and says which it kept)
+    sub = os.path.join(tmp, "subset.h5")
+    extract(2, sub, manifest, "--streams", ALL, "--batch", "4", "--layers", "::2",
+            "--vision-layers", "-1")
+    full, _, _, _, _ = ec.read_archive(ref)
+    part, _, _, _, _ = ec.read_archive(sub)
+    for name, (d, _, at) in part.items():
+        kept = list(at["layers"])
+        n_full = full[name][0].shape[0]
+        want = {"vision": [n_full - 1], "connector": [0]}.get(name, list(range(0, n_full, 2)))
+        check(kept == want, f"{name}: kept layers {kept}, want {want}")
+        if kept == want:
+            x, y = d, full[name][0][want]
+            rel = np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30)
+            check(rel < 1e-5, f"{name}: layer subset differs from the full run ({rel:.3g})")
     # ragged pools at 1 and 3 ranks
     rag = "image:all,caption:sample:3,vision:cls,connector:all"
     r1, r3 = os.path.join(tmp, "ragged1.h5"), os.path.join(tmp, "ragged3.h5")

@@ -20,11 +20,13 @@
 #include "io/template.h"
 #include "io/tokenizer.h"
 #include "loader.h"
+#include "model/memory.h"
 #include "model/model.h"
 #include "streams.h"
 #include "strata.h"
 
 int strata_cuda_device_count(char *why, int why_len); /* kernels/cuda/ */
+int strata_cuda_free_memory(int device, double *free_bytes);
 
 /* ---- signals: ask for a stop after the current round ------------------------------------- */
 static volatile sig_atomic_t stop_signal = 0;
@@ -88,6 +90,8 @@ typedef struct {
     int need_image, need_caption, capture_vision;
     uint8_t *llm_mask[2];      /* [L+1] layers to capture, per input */
     int has_cls;               /* vision tower has a class token at position 0 */
+    double memory_budget;      /* bytes of device memory for this rank; 0: no check */
+    int max_caption_tokens;    /* over the dataset (0 when not scanned) */
     strata_loader_config loader;
 } run_state;
 
@@ -155,6 +159,15 @@ static int setup_backend(run_state *r)
     if (!r->backend) {
         strata_error_prefix("--backend %s", r->opt->backend);
         return -1;
+    }
+    /* device memory for this rank, measured before the model is loaded: the GPU's free memory
+     * shared by the node's ranks on that GPU (or --memory-budget) */
+    double free_bytes = 0;
+    if (r->opt->memory_budget_gib > 0)
+        r->memory_budget = r->opt->memory_budget_gib * 1024.0 * 1024.0 * 1024.0;
+    else if (!r->backend->host_memory && strata_cuda_free_memory(device, &free_bytes) == 0) {
+        int sharing = n_gpus > 0 ? (local_size - device + n_gpus - 1) / n_gpus : 1;
+        r->memory_budget = free_bytes / (sharing > 0 ? sharing : 1);
     }
     return 0;
 }
@@ -253,7 +266,8 @@ static int setup_streams(run_state *r)
 }
 
 /* Rows per sample of every ragged stream, as prefix sums. Caption streams need every caption's
- * token count: each rank tokenizes its share and the counts are gathered. */
+ * token count: each rank tokenizes its share and the counts are gathered (with the longest
+ * caption, which the memory check needs too). */
 static int size_ragged_streams(run_state *r)
 {
     int any_caption = 0, any = 0;
@@ -261,7 +275,12 @@ static int size_ragged_streams(run_state *r)
         any |= r->streams[s].ragged;
         any_caption |= r->streams[s].ragged && r->streams[s].input == INPUT_CAPTION;
     }
-    if (!any) return 0;
+    /* the memory check needs the longest caption (the caption input, or inside the prompt) */
+    int need_max = r->memory_budget > 0 &&
+                   (r->need_caption || (r->loader.template_text &&
+                                        strstr(r->loader.template_text, "{caption}")));
+    any_caption |= need_max;
+    if (!any && !need_max) return 0;
     int64_t n = r->n;
     int32_t *count = strata_calloc((size_t)n, sizeof *count); /* [n] caption tokens, 0 if bad */
     if (any_caption) {
@@ -276,10 +295,14 @@ static int size_ragged_streams(run_state *r)
             int32_t *ids = NULL;
             int len = 0, b0 = 0, nc = 0;
             if (!sm->error &&
-                strata_loader_caption_tokens(&r->loader, sm->caption, &ids, &len, &b0, &nc) == 0)
+                strata_loader_caption_tokens(&r->loader, sm->caption, &ids, &len, &b0, &nc) == 0) {
                 count[i] = nc;
+                if (len > r->max_caption_tokens) r->max_caption_tokens = len;
+            }
             free(ids);
         }
+        STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &r->max_caption_tokens, 1, MPI_INT, MPI_MAX,
+                                       r->comm));
         STRATA_CHECK_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, count, recv_counts,
                                         displs, MPI_INT32_T, r->comm));
         free(recv_counts);
@@ -487,6 +510,35 @@ static int setup_template(run_state *r)
         .model = r->model, .info = r->info, .template_text = tmpl,
         .prompt = r->opt->prompt ? r->opt->prompt : "Describe the image.",
         .need_image = r->need_image, .need_caption = r->need_caption};
+    return 0;
+}
+
+/* Refuses, before any work, a batch whose forward does not fit in the device memory budget
+ * (pipeline/model/memory.h), saying the largest that would. The longest input: the prompt with
+ * the image (plus the longest caption when the template holds {caption}) or the longest caption. */
+static int check_memory(run_state *r)
+{
+    if (r->memory_budget <= 0) return 0;
+    int seq_len = r->max_caption_tokens;
+    if (r->need_image) {
+        char *text = strata_template_expand(r->loader.template_text, r->loader.prompt, "", NULL);
+        int32_t *ids = NULL;
+        int n = 0;
+        if (!text || strata_tokenizer_encode(r->tokenizer, text, 1, &ids, &n) < 0) {
+            free(text);
+            strata_error_prefix("prompt template");
+            return -1;
+        }
+        free(text);
+        free(ids);
+        int image_T = n - 1 + r->info.n_image_tokens;
+        if (strstr(r->loader.template_text, "{caption}")) image_T += r->max_caption_tokens;
+        if (image_T > seq_len) seq_len = image_T;
+    }
+    if (strata_model_check_fits(r->model, r->opt->batch, seq_len, 0, r->memory_budget) < 0) {
+        strata_error_prefix("--batch %d", r->opt->batch);
+        return -1;
+    }
     return 0;
 }
 
@@ -714,6 +766,7 @@ int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
         !agree(comm, setup_streams(&r) == 0) || !agree(comm, setup_template(&r) == 0))
         goto done;
     size_ragged_streams(&r);
+    if (!agree(comm, check_memory(&r) == 0)) goto done;
     archive = open_archive(&r, &plan, already);
     if (!archive) goto done;
     if (r.rank == 0)

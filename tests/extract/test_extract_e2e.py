@@ -15,7 +15,8 @@
          mpirun: exit 75 after flushing; the rerun (same ranks, or 3 instead of 2) resumes
          without redoing finished samples and equals a clean run
   cli    bad command lines and inputs stop before any work with a message naming the problem
-         (printed once, by rank 0, under mpirun) and exit 2 (usage) or 1 (input)
+         (printed once, by rank 0, under mpirun) and exit 2 (usage) or 1 (input); a batch over
+         --memory-budget is refused naming the largest that fits, which then runs
 Run by ctest: test_extract_e2e.py MODE"""
 import hashlib
 import os
@@ -250,6 +251,23 @@ def mode_cli():
               f"{p.stderr[-600:]}")
         check(not os.path.exists(out) and not os.path.exists(out + ".partial"),
               f"{needle}: nothing written")
+    # device memory: a batch whose forward needs more than the budget is refused before any
+    # work, naming the largest batch that fits; that batch then runs, one more is refused
+    import re
+    for f in (out, out + ".partial"):
+        if os.path.exists(f):
+            os.remove(f)
+    p = ec.run(2, base + ["--batch", "8", "--memory-budget", "0.001"], expect=1)
+    m = re.search(r"largest batch that fits is (\d+)", p.stderr)
+    if check(m is not None, f"memory refusal names the largest batch: {p.stderr[-500:]}"):
+        k = int(m.group(1))
+        check(1 <= k < 8 and not os.path.exists(out + ".partial"), f"refused before work, k={k}")
+        ec.run(2, base + ["--batch", str(k), "--memory-budget", "0.001", "--progress", "none",
+                          "--overwrite"])
+        ec.run(2, base + ["--batch", str(k + 1), "--memory-budget", "0.001", "--overwrite"],
+               expect=1)
+    p = ec.run(1, base + ["--memory-budget", "0.0001"], expect=1)
+    check("even at batch 1" in p.stderr, f"too small for batch 1: {p.stderr[-300:]}")
     # a complete archive is not overwritten without --overwrite
     for f in (out, out + ".partial"):
         if os.path.exists(f):

@@ -44,6 +44,9 @@ static void usage(FILE *out)
 "  --backend B          auto | cpu | cuda (GPU = node-local rank modulo visible GPUs). Default auto.\n"
 "  --threads N          CPU threads per rank (default: OMP_NUM_THREADS, else cores / ranks on\n"
 "                       the node)\n"
+"  --memory-budget GIB  device memory per rank: a batch whose forward needs more is refused\n"
+"                       before any work, naming the largest that fits (default: on a GPU, its\n"
+"                       free memory shared by the node's ranks on it; on the CPU, no check)\n"
 "  --template T         prompt template (preset name or text with <image>, {prompt}, {caption});\n"
 "                       default: the architecture's (LLaVA-1.5: \"USER: <image>\\n{prompt} ASSISTANT:\")\n"
 "  --prompt TEXT        the {prompt} of the template. Default \"Describe the image.\"\n"
@@ -93,7 +96,7 @@ int strata_cmd_extract(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_DATA, O_OUT, O_STREAMS, O_POOL, O_LAYERS, O_VLAYERS, O_DTYPE,
            O_BATCH, O_BACKEND, O_THREADS, O_TEMPLATE, O_PROMPT, O_OVERWRITE, O_NOPREFETCH,
-           O_FAILBAD, O_PROGRESS, O_NLL, O_INTERVENE, O_HELP };
+           O_FAILBAD, O_PROGRESS, O_NLL, O_INTERVENE, O_MEMORY, O_HELP };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL},       {"data", required_argument, 0, O_DATA},
         {"out", required_argument, 0, O_OUT},           {"streams", required_argument, 0, O_STREAMS},
@@ -105,6 +108,7 @@ int strata_cmd_extract(int argc, char **argv)
         {"overwrite", no_argument, 0, O_OVERWRITE},     {"no-prefetch", no_argument, 0, O_NOPREFETCH},
         {"fail-on-bad", no_argument, 0, O_FAILBAD},     {"progress", required_argument, 0, O_PROGRESS},
         {"nll", no_argument, 0, O_NLL},                 {"intervene", required_argument, 0, O_INTERVENE},
+        {"memory-budget", required_argument, 0, O_MEMORY},
         {"help", no_argument, 0, O_HELP},               {0, 0, 0, 0},
     };
     strata_extract_options opt;
@@ -150,6 +154,16 @@ int strata_cmd_extract(int argc, char **argv)
             }
             opt.backend = optarg;
             break;
+        case O_MEMORY: {
+            double v = strtod(optarg, &end);
+            if (*end || end == optarg || !(v > 0)) {
+                strata_log0("error: --memory-budget '%s': expected a positive number of GiB",
+                            optarg);
+                return STRATA_EXIT_USAGE;
+            }
+            opt.memory_budget_gib = v;
+            break;
+        }
         case O_TEMPLATE: opt.template_text = optarg; break;
         case O_PROMPT: opt.prompt = optarg; break;
         case O_OVERWRITE: opt.overwrite = 1; break;

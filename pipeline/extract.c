@@ -18,15 +18,18 @@
 
 #include "io/manifest.h"
 #include "io/preprocess.h"
+#include "io/safetensors.h"
 #include "io/template.h"
 #include "io/tokenizer.h"
 #include "loader.h"
 #include "model/intervene.h"
+#include "model/memory.h"
 #include "model/model.h"
 #include "streams.h"
 #include "strata.h"
 
 int strata_cuda_device_count(char *why, int why_len); /* kernels/cuda/ */
+int strata_cuda_free_memory(int device, double *free_bytes);
 
 /* ---- signals: ask for a stop after the current round ------------------------------------- */
 static volatile sig_atomic_t stop_signal = 0;
@@ -90,6 +93,8 @@ typedef struct {
     int need_image, need_caption, capture_vision;
     uint8_t *llm_mask[2];      /* [L+1] layers to capture, per input */
     int has_cls;               /* vision tower has a class token at position 0 */
+    double memory_budget;      /* bytes of device memory for this rank; 0: no check */
+    int max_caption_tokens;    /* over the dataset (0 when not scanned) */
     strata_loader_config loader;
     strata_intervention *iv;   /* [n_iv] bound --intervene (issue 10) */
     int n_iv;
@@ -109,39 +114,14 @@ static int agree(MPI_Comm comm, int ok)
     return all;
 }
 
-/* sha256 over the headers (length + JSON) of the checkpoint's safetensors files, in name order:
- * identifies the weights' names, dtypes and shapes without hashing gigabytes. */
-static int weights_header_sha256(const char *dir, char out[65])
+/* The weights' fingerprint recorded in the archive: sha256 of the safetensors headers
+ * (io/safetensors.h). */
+static int weights_sha256(const char *dir, char out[65])
 {
-    struct dirent **list = NULL;
-    int n = scandir(dir, &list, NULL, alphasort);
-    if (n < 0) return strata_error_set("%s: cannot list the folder", dir);
-    size_t len = 0;
-    char *all = NULL;
-    for (int i = 0; i < n; i++) {
-        const char *name = list[i]->d_name;
-        size_t nl = strlen(name);
-        if (nl > 12 && strcmp(name + nl - 12, ".safetensors") == 0) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, name);
-            FILE *f = fopen(path, "rb");
-            uint8_t head[8];
-            uint64_t hl = 0;
-            if (f && fread(head, 1, 8, f) == 8) {
-                for (int b = 7; b >= 0; b--) hl = hl << 8 | head[b];
-                if (hl < (64u << 20)) {
-                    all = strata_realloc(all, len + 8 + hl + 1);
-                    memcpy(all + len, head, 8);
-                    len += 8 + fread(all + len + 8, 1, hl, f);
-                }
-            }
-            if (f) fclose(f);
-        }
-        free(list[i]);
-    }
-    free(list);
-    strata_sha256_hex(all ? all : "", len, out);
-    free(all);
+    strata_safetensors *st = strata_safetensors_open_dir(dir);
+    if (!st) return -1;
+    snprintf(out, 65, "%s", strata_safetensors_headers_sha256(st));
+    strata_safetensors_close(st);
     return 0;
 }
 
@@ -186,6 +166,15 @@ static int setup_backend(run_state *r)
     if (!r->backend) {
         strata_error_prefix("--backend %s", r->opt->backend);
         return -1;
+    }
+    /* device memory for this rank, measured before the model is loaded: the GPU's free memory
+     * shared by the node's ranks on that GPU (or --memory-budget) */
+    double free_bytes = 0;
+    if (r->opt->memory_budget_gib > 0)
+        r->memory_budget = r->opt->memory_budget_gib * 1024.0 * 1024.0 * 1024.0;
+    else if (!r->backend->host_memory && strata_cuda_free_memory(device, &free_bytes) == 0) {
+        int sharing = n_gpus > 0 ? (local_size - device + n_gpus - 1) / n_gpus : 1;
+        r->memory_budget = free_bytes / (sharing > 0 ? sharing : 1);
     }
     return 0;
 }
@@ -300,7 +289,8 @@ static int setup_interventions(run_state *r)
 }
 
 /* Rows per sample of every ragged stream, as prefix sums. Caption streams need every caption's
- * token count: each rank tokenizes its share and the counts are gathered. */
+ * token count: each rank tokenizes its share and the counts are gathered (with the longest
+ * caption, which the memory check needs too). */
 static int size_ragged_streams(run_state *r)
 {
     int any_caption = 0, any = 0;
@@ -308,7 +298,12 @@ static int size_ragged_streams(run_state *r)
         any |= r->streams[s].ragged;
         any_caption |= r->streams[s].ragged && r->streams[s].input == INPUT_CAPTION;
     }
-    if (!any) return 0;
+    /* the memory check needs the longest caption (the caption input, or inside the prompt) */
+    int need_max = r->memory_budget > 0 &&
+                   (r->need_caption || (r->loader.template_text &&
+                                        strstr(r->loader.template_text, "{caption}")));
+    any_caption |= need_max;
+    if (!any && !need_max) return 0;
     int64_t n = r->n;
     int32_t *count = strata_calloc((size_t)n, sizeof *count); /* [n] caption tokens, 0 if bad */
     if (any_caption) {
@@ -323,10 +318,14 @@ static int size_ragged_streams(run_state *r)
             int32_t *ids = NULL;
             int len = 0, b0 = 0, nc = 0;
             if (!sm->error &&
-                strata_loader_caption_tokens(&r->loader, sm->caption, &ids, &len, &b0, &nc) == 0)
+                strata_loader_caption_tokens(&r->loader, sm->caption, &ids, &len, &b0, &nc) == 0) {
                 count[i] = nc;
+                if (len > r->max_caption_tokens) r->max_caption_tokens = len;
+            }
             free(ids);
         }
+        STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &r->max_caption_tokens, 1, MPI_INT, MPI_MAX,
+                                       r->comm));
         STRATA_CHECK_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, count, recv_counts,
                                         displs, MPI_INT32_T, r->comm));
         free(recv_counts);
@@ -592,6 +591,35 @@ static int setup_template(run_state *r)
     return 0;
 }
 
+/* Refuses, before any work, a batch whose forward does not fit in the device memory budget
+ * (pipeline/model/memory.h), saying the largest that would. The longest input: the prompt with
+ * the image (plus the longest caption when the template holds {caption}) or the longest caption. */
+static int check_memory(run_state *r)
+{
+    if (r->memory_budget <= 0) return 0;
+    int seq_len = r->max_caption_tokens;
+    if (r->need_image) {
+        char *text = strata_template_expand(r->loader.template_text, r->loader.prompt, "", NULL);
+        int32_t *ids = NULL;
+        int n = 0;
+        if (!text || strata_tokenizer_encode(r->tokenizer, text, 1, &ids, &n) < 0) {
+            free(text);
+            strata_error_prefix("prompt template");
+            return -1;
+        }
+        free(text);
+        free(ids);
+        int image_T = n - 1 + r->info.n_image_tokens;
+        if (strstr(r->loader.template_text, "{caption}")) image_T += r->max_caption_tokens;
+        if (image_T > seq_len) seq_len = image_T;
+    }
+    if (strata_model_check_fits(r->model, r->opt->batch, seq_len, 0, r->memory_budget) < 0) {
+        strata_error_prefix("--batch %d", r->opt->batch);
+        return -1;
+    }
+    return 0;
+}
+
 /* Creates the archive, or reopens its .partial to resume; then plans what is still pending
  * (*plan) and counts what earlier runs finished (already[0] done, [1] ok, [2] failed).
  * Collective; NULL when the archive cannot be created (message printed). */
@@ -600,7 +628,7 @@ static strata_archive *open_archive(run_state *r, strata_extract_plan *plan, int
     const strata_extract_options *opt = r->opt;
     char manifest_sha[65] = "", weights_sha[65] = "";
     int rc = strata_sha256_file(opt->manifest, manifest_sha);
-    if (rc == 0) rc = weights_header_sha256(opt->model_dir, weights_sha);
+    if (rc == 0) rc = weights_sha256(opt->model_dir, weights_sha);
     if (!agree(r->comm, rc == 0)) return NULL;
     const char **ids = strata_malloc((size_t)r->n * sizeof *ids); /* [n] */
     for (int64_t i = 0; i < r->n; i++) ids[i] = r->manifest->samples[i].id;
@@ -838,6 +866,7 @@ int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
         !agree(comm, setup_template(&r) == 0))
         goto done;
     size_ragged_streams(&r);
+    if (!agree(comm, check_memory(&r) == 0)) goto done;
     archive = open_archive(&r, &plan, already);
     if (!archive) goto done;
     if (r.rank == 0)

@@ -140,6 +140,26 @@ for lab, kind in (("cls", "classify"), ("val", "regress")):
     check(np.allclose(results[1][lab][0], results[2][lab][0], rtol=0, atol=1e-9), f"{lab}: np 1 vs 2")
     check(np.array_equal(results[1][lab][1], results[2][lab][1]), f"{lab}: alphas np 1 vs 2")
 
+# the probe figure draws exactly the scores of the results file
+figs = os.path.join(tmp, "probe_figs")
+r = subprocess.run([strata, "figures", os.path.join(tmp, "probe_results_np1.h5"), "--out", figs,
+                    "--only", "probe", "--format", "png"], capture_output=True, text=True)
+check(r.returncode == 0, f"figures --only probe failed: {r.stderr[-400:]}")
+blocks, path = {}, None
+if r.returncode == 0:
+    for line in open(os.path.join(figs, "probe.dat")):
+        if line.startswith("# column 3: "):
+            path = line.split(": ", 1)[1].strip()
+            blocks[path] = []
+        elif line.strip() and not line.startswith("#") and path:
+            blocks[path].append(float(line.split()[2]))
+with h5py.File(os.path.join(tmp, "probe_results_np1.h5")) as f:
+    for lab in ("cls", "val"):
+        want = [p for p in blocks if p.endswith(f"/probe/{lab}/score")]
+        check(len(want) == 1, f"probe figure: one line for {lab}, got {want}")
+        for p in want:
+            check(np.allclose(blocks[p], f[p][:], rtol=1e-9, atol=0), f"probe figure {p} != results")
+
 r = run([strata, "analyze", archive, "--out", os.path.join(tmp, "x.h5"), "--metrics", "spectrum",
          "--probe", "nosuchlabel", "--probe-manifest", manifest], 1, ok=False)
 check(r.returncode != 0 and "nosuchlabel" in r.stderr and manifest in r.stderr,

@@ -4,6 +4,7 @@
  * selection when it has no rows), activations go through collective transfers with memory type
  * == file type (halves are converted in memory, io/half.c), and each round ends with H5Fflush. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -694,3 +695,66 @@ void strata_archive_close(strata_archive *a)
 }
 
 int strata_archive_last_io_mode(const strata_archive *a) { return a->last_io_mode; }
+
+/* ---- per-sample scalars (issue 10: /nll/caption) -------------------------------------------- */
+int strata_archive_write_sample_f64(strata_archive *a, const char *path, int64_t begin,
+                                    int64_t end, const double *values, int n_attrs,
+                                    const char *const *attr_names, const char *const *attr_text,
+                                    const double *attr_num)
+{
+    if (begin < 0 || end < begin || end > a->n_samples || path[0] != '/')
+        return strata_error_set("%s: %s: bad sample range [%lld, %lld) of %lld", a->partial, path,
+                                (long long)begin, (long long)end, (long long)a->n_samples);
+    hid_t d;
+    if (H5Lexists(a->file, path, H5P_DEFAULT) > 0) {
+        d = H5Dopen2(a->file, path, H5P_DEFAULT);
+        STRATA_CHECK_H5_HINT(d, path);
+        /* a resumed run must say the same (e.g. the same interventions): same on every rank */
+        for (int i = 0; i < n_attrs; i++) {
+            if (!attr_text[i]) continue;
+            char *have = strata_h5_read_attr_string(d, attr_names[i]);
+            int same = have && strcmp(have, attr_text[i]) == 0;
+            if (!same) {
+                strata_error_set("%s: %s was written with %s '%s', this run has '%s' (start again "
+                                 "with --overwrite)", a->partial, path, attr_names[i],
+                                 have ? have : "(none)", attr_text[i]);
+                free(have);
+                H5Dclose(d);
+                return -1;
+            }
+            free(have);
+        }
+    } else {
+        /* parent groups, one level at a time */
+        char part[1024];
+        for (const char *c = strchr(path + 1, '/'); c; c = strchr(c + 1, '/')) {
+            snprintf(part, sizeof part, "%.*s", (int)(c - path), path);
+            if (H5Lexists(a->file, part, H5P_DEFAULT) <= 0) H5Gclose(make_group(a->file, part));
+        }
+        hsize_t dim = (hsize_t)a->n_samples;
+        hid_t space = H5Screate_simple(1, &dim, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        double nan = NAN;
+        STRATA_CHECK_H5(H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan));
+        STRATA_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
+        STRATA_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+        d = H5Dcreate2(a->file, path, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        STRATA_CHECK_H5_HINT(d, path);
+        H5Pclose(dcpl);
+        H5Sclose(space);
+        for (int i = 0; i < n_attrs; i++) {
+            if (attr_text[i]) {
+                STRATA_CHECK_H5(strata_h5_write_attr_string(d, attr_names[i], attr_text[i]));
+            } else {
+                hid_t sp = H5Screate(H5S_SCALAR);
+                hid_t at = H5Acreate2(d, attr_names[i], H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+                STRATA_CHECK_H5_HINT(at, attr_names[i]);
+                STRATA_CHECK_H5(H5Awrite(at, H5T_NATIVE_DOUBLE, &attr_num[i]));
+                H5Aclose(at);
+                H5Sclose(sp);
+            }
+        }
+    }
+    write_1d(a, d, H5T_NATIVE_DOUBLE, begin, end, values);
+    H5Dclose(d);
+    return 0;
+}

@@ -96,6 +96,19 @@ def since(c):
 
 
 rows = []
+
+
+def report(row):
+    what, t, ts, ref, tr, res = row
+    runs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in ts)
+    print(f"| {what} | {t[0]:.1f} / {t[1]:.1f} | {runs} | {ref} | {tr[0]:.1f} / {tr[1]:.1f} | "
+          f"{tr[0] / t[0]:.1f}x / {tr[1] / t[1]:.1f}x | {res} |", flush=True)
+
+
+print(f"\nN = {N}, D = {D}, {L} layers, {P} ranks; medians of {args.repeat} runs (wall/CPU seconds; "
+      "CPU = all processes and threads)\n")
+print("| what | strata wall / CPU s | runs wall/CPU (s) | reference | ref. wall / CPU s | speed-up wall / CPU | results |")
+print("|---|---|---|---|---|---|---|", flush=True)
 # ---- ID: strata vs dadapy ----
 out_id = os.path.join(args.workdir, "r_id.h5")
 t_id, ts_id, log_id = median_time(lambda: ours("id", out_id), args.repeat)
@@ -112,8 +125,17 @@ with h5py.File(arch) as f, h5py.File(out_id) as r:
         worst = max(worst, abs(r["bench/image/id/twonn"][l] - twonn) / twonn,
                     np.max(np.abs(r["bench/image/id/gride_scaling"][l] - gride) / gride))
     t_dadapy = tuple(v * L / nl for v in since(t0))
-rows.append(("TwoNN + GRIDE (+ MLE k=64), all layers", t_id, ts_id, "dadapy 0.3 (2NN + gride, range 64)"
-             + ("" if nl == L else f", {nl} of {L} layers timed, scaled"), t_dadapy, f"max rel diff {worst:.1e}"))
+report(("TwoNN + GRIDE (+ MLE k=64), all layers", t_id, ts_id, f"dadapy {dadapy.__version__ if hasattr(dadapy, '__version__') else ''} compute_id_2NN + return_id_scaling_gride(64)"
+        + ("" if nl == L else f", {nl} of {L} layers timed, x{L}/{nl}"), t_dadapy, f"max rel diff {worst:.1e}"))
+ring = re.findall(r"ring: (\d+) bytes in (\d+) messages sent \(data (\d+) bytes, \(P-1\)/P share (\d+)\)", log_id)
+rss_full = (max(float(m) for m in re.findall(r"peak RSS ([\d.]+) MB", log_id)),
+            max(float(m) for m in re.findall(r"local rows \d+ \(([\d.]+) MB\)", log_id)))
+_, log_half = ours("id", os.path.join(args.workdir, "r_half.h5"), ("--samples", str(N // 2)))
+rss_half = (max(float(m) for m in re.findall(r"peak RSS ([\d.]+) MB", log_half)),
+            max(float(m) for m in re.findall(r"local rows \d+ \(([\d.]+) MB\)", log_half)))
+notes = [f"- ring bytes sent by a rank: {b} in {m} messages; (P-1)/P of the data: {share}" for b, m, d, share in ring]
+notes += [f"- N = {N // 2}: peak RSS per rank {rss_half[0]:.0f} MB (local rows {rss_half[1]:.0f} MB)",
+          f"- N = {N}: peak RSS per rank {rss_full[0]:.0f} MB (local rows {rss_full[1]:.0f} MB)"]
 
 # ---- CKA: strata vs numpy ----
 out_cka = os.path.join(args.workdir, "r_cka.h5")
@@ -140,32 +162,16 @@ def cka_numpy(x, y, debiased):
 with h5py.File(arch) as f, h5py.File(out_cka) as r:
     xs = [f["activations/image"][l].astype(np.float64) for l in range(L)]
     t0 = clock()
-    cb = np.array([[cka_numpy(xs[a], xs[b], False) for b in range(L)] for a in range(L)])
-    cu = np.array([[cka_numpy(xs[a], xs[b], True) for b in range(L)] for a in range(L)])
+    cb, cu = np.eye(L), np.eye(L)
+    for a in range(L):           # the matrix is symmetric: one call per unordered pair
+        for b in range(a + 1, L):
+            cb[a, b] = cb[b, a] = cka_numpy(xs[a], xs[b], False)
+            cu[a, b] = cu[b, a] = cka_numpy(xs[a], xs[b], True)
     t_np = since(t0)
     diff = max(np.max(np.abs(r["bench/cka/image__image"][()] - cb)),
                np.max(np.abs(r["bench/cka_unbiased/image__image"][()] - cu)))
-rows.append(("CKA L x L, biased + unbiased", t_cka, ts_cka, "numpy feature-space CKA, L x L calls",
-             t_np, f"max abs diff {diff:.1e}"))
-
-# ---- peak RSS per rank at N and N/2 ----
-rss = {}
-for n in (N // 2, N):
-    _, log = ours("id", os.path.join(args.workdir, f"r_rss{n}.h5"), ("--samples", str(n)))
-    rss[n] = [float(m) for m in re.findall(r"peak RSS ([\d.]+) MB", log)]
-    local = [float(m) for m in re.findall(r"local rows \d+ \(([\d.]+) MB\)", log)]
-    rss[n] = (max(rss[n]), max(local))
-
-ring = re.findall(r"ring: (\d+) bytes in (\d+) messages sent \(data (\d+) bytes, \(P-1\)/P share (\d+)\)", log_id)
-print(f"\nN = {N}, D = {D}, {L} layers, {P} ranks; medians of {args.repeat} runs (all runs listed)\n")
-print("| what | strata wall / CPU s | runs wall/CPU (s) | reference | ref. wall / CPU s | speed-up wall / CPU | results |")
-print("|---|---|---|---|---|---|---|")
-for what, t, ts, ref, tr, res in rows:
-    runs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in ts)
-    print(f"| {what} | {t[0]:.1f} / {t[1]:.1f} | {runs} | {ref} | {tr[0]:.1f} / {tr[1]:.1f} | "
-          f"{tr[0] / t[0]:.1f}x / {tr[1] / t[1]:.1f}x | {res} |")
+report(("CKA L x L, biased + unbiased", t_cka, ts_cka, "numpy feature-space CKA (Kornblith), one call per layer pair",
+        t_np, f"max abs diff {diff:.1e}"))
 print()
-for b, m, d, share in ring:
-    print(f"- ring bytes sent by a rank: {b} in {m} messages; (P-1)/P of the data: {share}")
-for n, (peak, local) in rss.items():
-    print(f"- N = {n}: peak RSS per rank {peak:.0f} MB (local rows {local:.0f} MB)")
+print("\n".join(notes))
+

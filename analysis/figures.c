@@ -1,6 +1,6 @@
 /* figures.c — the figures driver: open a results file, collect its figures
- * (figures_collect.c), write NAME.dat / NAME.gp (figures_write.c) and DIR/index.md, then run
- * gnuplot once per figure and format (fork + exec in DIR, so the scripts use relative paths).
+ * (figures_collect.c), write NAME.dat / NAME.gp (figures_write.c), run gnuplot once per figure
+ * and format (fork + exec in DIR, so the scripts use relative paths), then write DIR/index.md.
  * Relies on HDF5 and an external gnuplot 5 with the cairo terminals (Debian: gnuplot-nox). */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +17,8 @@
 static int mkdir_p(const char *dir)
 {
     char path[4096];
+    if (!dir[0] || strlen(dir) >= sizeof path)
+        return strata_error_set("--out '%s': expected a directory path", dir);
     snprintf(path, sizeof path, "%s", dir);
     for (char *p = path + 1;; p++) {
         if (*p != '/' && *p != '\0') continue;
@@ -220,9 +222,9 @@ static int render_all(const struct fig_list *list, const int *selected,
     if (!wanted || !*wanted) wanted = "gnuplot";
     char program[4096];
     if (!find_program(wanted, program, sizeof program))
-        return strata_error_set("gnuplot not found ('%s' %s); %s. The .dat and .gp files and "
-                                "index.md are written in %s: render them later with "
-                                "`gnuplot -e \"fmt='pdf'\" NAME.gp` there",
+        return strata_error_set("gnuplot not found ('%s' %s); %s. The .dat and .gp files are "
+                                "written in %s: render them there later with "
+                                "`gnuplot -e \"fmt='pdf'\" NAME.gp`, or run this again",
                                 wanted, strchr(wanted, '/') ? "is not an executable file"
                                                             : "is not in PATH",
                                 install_hint, opt->out_dir);
@@ -320,11 +322,12 @@ int strata_figures_run(const struct strata_figures_options *opt)
         rc = fig_write_dat(&list.figs[i], opt->out_dir, opt->results_path);
         if (rc == 0) rc = fig_write_gp(&list.figs[i], opt->out_dir, opt->results_path);
     }
-    if (rc == 0) rc = write_index(&list, selected, opt);
     if (rc == 0 && n_selected == 0)
-        rc = strata_error_set("%s: no figure has its data (%d skipped, listed in %s/index.md)",
-                              opt->results_path, n_skipped, opt->out_dir);
+        rc = strata_error_set("%s: no figure has its data (%d skipped, listed above)",
+                              opt->results_path, n_skipped);
     if (rc == 0) rc = render_all(&list, selected, opt);
+    /* The index comes last: `strata study` takes DIR/index.md as "the figures are done". */
+    if (rc == 0) rc = write_index(&list, selected, opt);
     if (rc == 0)
         strata_log0("figures: %d figure(s) in %s (%d skipped) in %.1f s", n_selected,
                     opt->out_dir, n_skipped, strata_now() - t0);

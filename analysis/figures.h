@@ -15,9 +15,10 @@ struct strata_figures_options {
     const char *gnuplot;      /* program to run; NULL: $STRATA_GNUPLOT, else "gnuplot" in PATH */
 };
 
-/* Writes the .dat/.gp files and the index, then renders. Returns 0 when every selected figure
+/* Writes the .dat/.gp files, renders, then writes DIR/index.md (last: its presence means the
+ * figures are complete, which `strata study` relies on). Returns 0 when every selected figure
  * rendered, -1 with strata_error set otherwise (a missing gnuplot says what to install; the
- * .dat, .gp and index.md are written all the same). Figures whose data is absent are skipped,
+ * .dat and .gp files are written all the same). Figures whose data is absent are skipped,
  * logged and listed in the index; that alone is not an error unless --only asked for them. */
 int strata_figures_run(const struct strata_figures_options *opt);
 

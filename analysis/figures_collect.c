@@ -409,6 +409,45 @@ static void stream_metric_figure(hid_t file, const struct catalog *c, struct fig
     prune_figure(out, why);
 }
 
+/* Linear probes (strata analyze --probe): one panel per label, a line per model and stream. */
+static void probe_figure(hid_t file, const struct catalog *c, struct fig_list *out)
+{
+    char *labels[64];
+    int n = 0;
+    for (int m = 0; m < c->n_models; m++)
+        for (int s = 0; s < c->n_streams; s++) {
+            char base[1100];
+            snprintf(base, sizeof base, "/%s/%s/probe", c->models[m], c->streams[s]);
+            char **names = NULL;
+            int k = fig_h5_children(file, base, 1, &names);
+            for (int i = 0; i < k; i++) {
+                int seen = 0;
+                for (int j = 0; j < n; j++) seen |= strcmp(labels[j], names[i]) == 0;
+                if (!seen && n < 64) labels[n++] = strata_strdup(names[i]);
+            }
+            fig_free_names(names);
+        }
+    struct metric metrics[64];
+    for (int i = 0; i < n; i++)
+        metrics[i] = (struct metric){fig_printf("probe/%s/score", labels[i]),
+                                     fig_printf("probe: %s", labels[i]),
+                                     "accuracy or R²", NAN, NAN, 0, -1};
+    if (n > 0)
+        stream_metric_figure(file, c, out, "probe", "Linear probes vs depth",
+                             "cross-validated ridge probe score per layer for each manifest label "
+                             "(accuracy for class labels, R² for numbers), one line per model and "
+                             "stream",
+                             metrics, n, "no /<model>/<stream>/probe/<label>/score dataset");
+    else
+        add_skip(out, strata_strdup("probe: no /<model>/<stream>/probe/<label>/score dataset "
+                                    "(strata analyze --probe)"));
+    for (int i = 0; i < n; i++) {
+        free(labels[i]);
+        free((char *)metrics[i].candidates);
+        free((char *)metrics[i].title);
+    }
+}
+
 static int estimator_rank(const char *est)
 {
     static const char *order[] = {"twonn", "mle", "mle_mean", "gride"};
@@ -840,6 +879,7 @@ int fig_collect(hid_t file, struct fig_list *out)
                          norms, 1, "no /<model>/<stream>/norms dataset");
     consecutive_cosine_figure(file, &c, out);
     gride_scaling_figure(file, &c, out);
+    probe_figure(file, &c, out);
     catalog_free(&c);
     return 0;
 }

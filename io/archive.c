@@ -4,6 +4,7 @@
  * selection when it has no rows), activations go through collective transfers with memory type
  * == file type (halves are converted in memory, io/half.c), and each round ends with H5Fflush. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,25 +146,19 @@ static hid_t fixed_string_type(size_t len)
     return t;
 }
 
-/* Collective write of elements [begin, end) of a 1-D dataset from buf (empty: none selected). */
+/* Independent write of elements [begin, end) of a small 1-D bookkeeping dataset (ids, status,
+ * errors, offsets, round marks) by the ranks that own them; nothing when empty. Only the
+ * activations need collective transfers; sparing these the collective synchronisation keeps
+ * the fixed cost of a round low (each collective costs a scheduling quantum on busy cores). */
 static void write_1d(strata_archive *a, hid_t d, hid_t mtype, int64_t begin, int64_t end,
                      const void *buf)
 {
+    if (end <= begin) return;
     hid_t fspace = H5Dget_space(d);
-    if (H5Sget_simple_extent_npoints(fspace) == 0) { /* empty dataset (N = 0): same on all ranks */
-        H5Sclose(fspace);
-        return;
-    }
-    hsize_t n = (hsize_t)(end - begin), start = (hsize_t)begin, one = 1;
-    hid_t mspace = H5Screate_simple(1, n ? &n : &one, NULL);
-    if (n) {
-        STRATA_CHECK_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &n, NULL));
-    } else {
-        H5Sselect_none(fspace);
-        H5Sselect_none(mspace);
-    }
-    static const char dummy[8];
-    STRATA_CHECK_H5_HINT(H5Dwrite(d, mtype, mspace, fspace, a->dxpl, n ? buf : dummy), a->partial);
+    hsize_t n = (hsize_t)(end - begin), start = (hsize_t)begin;
+    hid_t mspace = H5Screate_simple(1, &n, NULL);
+    STRATA_CHECK_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &n, NULL));
+    STRATA_CHECK_H5_HINT(H5Dwrite(d, mtype, mspace, fspace, H5P_DEFAULT, buf), a->partial);
     H5Sclose(mspace);
     H5Sclose(fspace);
 }
@@ -578,16 +573,62 @@ static int64_t write_stream(strata_archive *a, writer_stream *w, const strata_ar
     return overflow;
 }
 
+/* After the data writes: every rank learns every rank's statuses (strata_archive_status is
+ * global) and f16 overflow counts, in one Allgatherv of [n_streams int64 counts, statuses] per
+ * rank. ranges: [size][3] from the round's first Allgather. Returns the summed counts. */
+static int64_t *exchange_status(strata_archive *a, const int64_t *ranges,
+                                const strata_archive_round *r, const int64_t *overflow)
+{
+    size_t head = (size_t)a->n_streams * sizeof(int64_t);
+    int *counts = strata_malloc((size_t)a->size * sizeof *counts);
+    int *displs = strata_malloc((size_t)a->size * sizeof *displs);
+    int total = 0;
+    for (int p = 0; p < a->size; p++) {
+        counts[p] = (int)(head + (size_t)(ranges[3 * p + 2] - ranges[3 * p + 1]));
+        displs[p] = total;
+        total += counts[p];
+    }
+    int64_t n = r->sample_end - r->sample_begin;
+    char *mine = strata_malloc(head + (size_t)n), *all = strata_malloc((size_t)total);
+    memcpy(mine, overflow, head);
+    if (n) memcpy(mine + head, r->status, (size_t)n);
+    STRATA_CHECK_MPI(MPI_Allgatherv(mine, counts[a->rank], MPI_BYTE, all, counts, displs,
+                                    MPI_BYTE, a->comm));
+    int64_t *sum = strata_calloc((size_t)a->n_streams, sizeof *sum);
+    for (int p = 0; p < a->size; p++) {
+        for (int s = 0; s < a->n_streams; s++) {
+            int64_t v;
+            memcpy(&v, all + displs[p] + (size_t)s * sizeof v, sizeof v);
+            sum[s] += v;
+        }
+        memcpy(a->status + ranges[3 * p + 1], all + displs[p] + head, (size_t)counts[p] - head);
+    }
+    free(mine);
+    free(all);
+    free(counts);
+    free(displs);
+    return sum;
+}
+
 int strata_archive_write_round(strata_archive *a, int round, const strata_archive_round *r)
 {
-    if (strata_archive_agree(a->comm, check_round(a, round, r)) < 0) return -1;
+    /* one Allgather tells every rank whether all rounds are valid and who writes what */
+    int64_t mine[3] = {check_round(a, round, r), r->sample_begin, r->sample_end};
+    int64_t *ranges = strata_malloc((size_t)a->size * sizeof mine);
+    STRATA_CHECK_MPI(MPI_Allgather(mine, 3, MPI_INT64_T, ranges, 3, MPI_INT64_T, a->comm));
+    for (int p = 0; p < a->size; p++)
+        if (ranges[3 * p] < 0) { /* share the failing rank's message (a rare path) */
+            free(ranges);
+            strata_archive_agree(a->comm, (int)mine[0]);
+            return -1;
+        }
     int64_t begin = r->sample_begin, end = r->sample_end, n = end - begin;
     int64_t *overflow = strata_calloc((size_t)a->n_streams, sizeof *overflow);
     a->last_io_mode = -1;
     for (int s = 0; s < a->n_streams; s++)
         overflow[s] = write_stream(a, &a->streams[s], r, n ? r->data[s] : NULL);
 
-    /* statuses and error messages of these samples */
+    /* statuses and error messages of these samples (independent writes, see write_1d) */
     char *errors = strata_calloc((size_t)(n ? n : 1), STRATA_ARCHIVE_ERROR_LEN);
     for (int64_t i = 0; r->errors && i < n; i++) {
         const char *e = r->errors[i] ? r->errors[i] : "";
@@ -605,42 +646,20 @@ int strata_archive_write_round(strata_archive *a, int round, const strata_archiv
     free(errors);
 
     /* overflow counts (attributes: the same value from every rank), then the round mark */
-    STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, overflow, a->n_streams, MPI_INT64_T, MPI_SUM,
-                                   a->comm));
+    int64_t *sum = exchange_status(a, ranges, r, overflow);
     for (int s = 0; s < a->n_streams; s++) {
-        if (!overflow[s]) continue;
-        a->streams[s].overflow_count += overflow[s];
+        if (!sum[s]) continue;
+        a->streams[s].overflow_count += sum[s];
         STRATA_CHECK_H5(strata_h5_write_attr_int64(a->streams[s].dset, "overflow_count",
                                                    a->streams[s].overflow_count));
     }
+    free(sum);
     free(overflow);
+    free(ranges);
     uint8_t one = 1;
-    write_1d(a, a->round_dset, H5T_NATIVE_UINT8, a->rank == 0 ? round : 0,
-             a->rank == 0 ? round + 1 : 0, &one);
+    write_1d(a, a->round_dset, H5T_NATIVE_UINT8, round, a->rank == 0 ? round + 1 : round, &one);
     STRATA_CHECK_H5_HINT(H5Fflush(a->file, H5F_SCOPE_GLOBAL), a->partial);
     a->round_done[round] = 1;
-
-    /* every rank learns every rank's statuses (strata_archive_status is global) */
-    int64_t range[2] = {begin, end};
-    int64_t *ranges = strata_malloc((size_t)a->size * sizeof range);
-    STRATA_CHECK_MPI(MPI_Allgather(range, 2, MPI_INT64_T, ranges, 2, MPI_INT64_T, a->comm));
-    int *counts = strata_malloc((size_t)a->size * sizeof *counts);
-    int *displs = strata_malloc((size_t)a->size * sizeof *displs);
-    int total = 0;
-    for (int p = 0; p < a->size; p++) {
-        counts[p] = (int)(ranges[2 * p + 1] - ranges[2 * p]);
-        displs[p] = total;
-        total += counts[p];
-    }
-    int8_t *all = strata_malloc((size_t)(total ? total : 1));
-    STRATA_CHECK_MPI(MPI_Allgatherv(n ? r->status : (const int8_t *)&one, (int)n, MPI_INT8_T, all,
-                                    counts, displs, MPI_INT8_T, a->comm));
-    for (int p = 0; p < a->size; p++)
-        memcpy(a->status + ranges[2 * p], all + displs[p], (size_t)counts[p]);
-    free(all);
-    free(counts);
-    free(displs);
-    free(ranges);
     return 0;
 }
 
@@ -676,3 +695,66 @@ void strata_archive_close(strata_archive *a)
 }
 
 int strata_archive_last_io_mode(const strata_archive *a) { return a->last_io_mode; }
+
+/* ---- per-sample scalars (issue 10: /nll/caption) -------------------------------------------- */
+int strata_archive_write_sample_f64(strata_archive *a, const char *path, int64_t begin,
+                                    int64_t end, const double *values, int n_attrs,
+                                    const char *const *attr_names, const char *const *attr_text,
+                                    const double *attr_num)
+{
+    if (begin < 0 || end < begin || end > a->n_samples || path[0] != '/')
+        return strata_error_set("%s: %s: bad sample range [%lld, %lld) of %lld", a->partial, path,
+                                (long long)begin, (long long)end, (long long)a->n_samples);
+    hid_t d;
+    if (H5Lexists(a->file, path, H5P_DEFAULT) > 0) {
+        d = H5Dopen2(a->file, path, H5P_DEFAULT);
+        STRATA_CHECK_H5_HINT(d, path);
+        /* a resumed run must say the same (e.g. the same interventions): same on every rank */
+        for (int i = 0; i < n_attrs; i++) {
+            if (!attr_text[i]) continue;
+            char *have = strata_h5_read_attr_string(d, attr_names[i]);
+            int same = have && strcmp(have, attr_text[i]) == 0;
+            if (!same) {
+                strata_error_set("%s: %s was written with %s '%s', this run has '%s' (start again "
+                                 "with --overwrite)", a->partial, path, attr_names[i],
+                                 have ? have : "(none)", attr_text[i]);
+                free(have);
+                H5Dclose(d);
+                return -1;
+            }
+            free(have);
+        }
+    } else {
+        /* parent groups, one level at a time */
+        char part[1024];
+        for (const char *c = strchr(path + 1, '/'); c; c = strchr(c + 1, '/')) {
+            snprintf(part, sizeof part, "%.*s", (int)(c - path), path);
+            if (H5Lexists(a->file, part, H5P_DEFAULT) <= 0) H5Gclose(make_group(a->file, part));
+        }
+        hsize_t dim = (hsize_t)a->n_samples;
+        hid_t space = H5Screate_simple(1, &dim, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        double nan = NAN;
+        STRATA_CHECK_H5(H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan));
+        STRATA_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
+        STRATA_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+        d = H5Dcreate2(a->file, path, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        STRATA_CHECK_H5_HINT(d, path);
+        H5Pclose(dcpl);
+        H5Sclose(space);
+        for (int i = 0; i < n_attrs; i++) {
+            if (attr_text[i]) {
+                STRATA_CHECK_H5(strata_h5_write_attr_string(d, attr_names[i], attr_text[i]));
+            } else {
+                hid_t sp = H5Screate(H5S_SCALAR);
+                hid_t at = H5Acreate2(d, attr_names[i], H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+                STRATA_CHECK_H5_HINT(at, attr_names[i]);
+                STRATA_CHECK_H5(H5Awrite(at, H5T_NATIVE_DOUBLE, &attr_num[i]));
+                H5Aclose(at);
+                H5Sclose(sp);
+            }
+        }
+    }
+    write_1d(a, d, H5T_NATIVE_DOUBLE, begin, end, values);
+    H5Dclose(d);
+    return 0;
+}

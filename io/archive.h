@@ -101,6 +101,16 @@ void strata_archive_close(strata_archive *a);
  * (H5D_mpio_actual_io_mode_t as int: the first stream's, or the first stream's that was not
  * collective), for tests. */
 int strata_archive_last_io_mode(const strata_archive *a);
+/* Collective: writes elements [begin, end) (maybe empty) of a per-sample float64 dataset
+ * `path` [n_samples] (e.g. "/nll/caption"; parent groups made as needed). The first call creates
+ * it filled with NaN (samples never written, e.g. failed ones, stay NaN) and sets its
+ * attributes: attr_names[i] = attr_text[i], or the number attr_num[i] where attr_text[i] is NULL
+ * (same values on every rank). A resumed archive keeps the dataset and its attributes; a
+ * string attribute given with another value than the stored one is an error (-1). */
+int strata_archive_write_sample_f64(strata_archive *a, const char *path, int64_t begin,
+                                    int64_t end, const double *values, int n_attrs,
+                                    const char *const *attr_names, const char *const *attr_text,
+                                    const double *attr_num);
 
 /* ---- reading --------------------------------------------------------------------------- */
 typedef struct strata_archive_reader {

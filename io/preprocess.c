@@ -160,10 +160,10 @@ static void copy_window(const uint8_t *in, int in_w, int r0, int nr, int c0, int
  * output rows [y0, y0+wh) and columns [x0, x0+ww), written to dst (wh, ww, 3). Each output pixel
  * depends only on its own weights, so the window equals that part of the full resize.
  * Pass order as Pillow >= 13 chooses it: vertical first when the height shrinks by more than
- * twice what the width does (h - out_h > 2 (w - out_w)), else horizontal first (all earlier
- * Pillow versions). The 8-bit intermediate makes the order visible in the last bit. */
+ * twice what the width does (h - out_h > 2 (w - out_w)), else horizontal first; `legacy_order`
+ * keeps horizontal first always (Pillow <= 12). The 8-bit intermediate makes the order visible. */
 static void resize_window(const uint8_t *in, int in_h, int in_w, int out_h, int out_w, int resample,
-                          int y0, int wh, int x0, int ww, uint8_t *dst)
+                          int legacy_order, int y0, int wh, int x0, int ww, uint8_t *dst)
 {
     int do_h = out_w != in_w, do_v = out_h != in_h;
     if (!do_h && !do_v) {
@@ -177,7 +177,7 @@ static void resize_window(const uint8_t *in, int in_h, int in_w, int out_h, int 
         pass_horizontal(in, in_w, y0, y0 + wh, &ax, x0, ww, dst);
     } else if (!do_h) {
         pass_vertical(in, in_w, x0, x0 + ww, &ay, y0, wh, dst);
-    } else if (in_h > out_h && in_h - out_h > 2 * (in_w - out_w)) {
+    } else if (!legacy_order && in_h > out_h && in_h - out_h > 2 * (in_w - out_w)) {
         /* vertical first over the input columns the horizontal pass will read */
         int c0 = ax.start[x0], c1 = 0;
         for (int x = x0; x < x0 + ww; x++)
@@ -216,7 +216,7 @@ int strata_image_resize(const uint8_t *in, int in_h, int in_w, uint8_t *out, int
     if (check_resample(resample)) return -1;
     if (in_h <= 0 || in_w <= 0 || out_h <= 0 || out_w <= 0)
         return strata_error_set("resize: bad size %dx%d -> %dx%d", in_h, in_w, out_h, out_w);
-    resize_window(in, in_h, in_w, out_h, out_w, resample, 0, out_h, 0, out_w, out);
+    resize_window(in, in_h, in_w, out_h, out_w, resample, 0, 0, out_h, 0, out_w, out);
     return 0;
 }
 
@@ -313,6 +313,8 @@ strata_preprocess_config *strata_preprocess_config_parse(const char *text, const
     cfg->do_convert_rgb = 1;
     cfg->do_resize = cfg->do_rescale = cfg->do_normalize = 1;
     cfg->resample = STRATA_RESAMPLE_BICUBIC;
+    const char *order = getenv("STRATA_PILLOW_PASS_ORDER");
+    cfg->pillow_legacy_order = order && strcmp(order, "legacy") == 0;
     cfg->rescale_factor = 1.0 / 255.0;
     if (is_siglip) {
         cfg->resize_height = cfg->resize_width = 224;
@@ -473,10 +475,11 @@ int strata_preprocess_run(const strata_preprocess_config *cfg, const strata_imag
     int crop_top = cfg->do_center_crop ? (int)floor((rh - oh) / 2.0) : 0;
     int crop_left = cfg->do_center_crop ? (int)floor((rw - ow) / 2.0) : 0;
     if (crop_top >= 0 && crop_left >= 0 && crop_top + oh <= rh && crop_left + ow <= rw) {
-        resize_window(src, sh, sw, rh, rw, cfg->resample, crop_top, oh, crop_left, ow, u8);
+        resize_window(src, sh, sw, rh, rw, cfg->resample, cfg->pillow_legacy_order, crop_top, oh, crop_left,
+                      ow, u8);
     } else {
         uint8_t *full = strata_malloc((size_t)rh * rw * 3);
-        resize_window(src, sh, sw, rh, rw, cfg->resample, 0, rh, 0, rw, full);
+        resize_window(src, sh, sw, rh, rw, cfg->resample, cfg->pillow_legacy_order, 0, rh, 0, rw, full);
         int nh = oh > rh ? oh : rh, nw = ow > rw ? ow : rw;
         int tp = (nh - rh + 1) / 2, lp = (nw - rw + 1) / 2;
         int top = (nh - oh) / 2, left = (nw - ow) / 2; /* crop of the padded canvas */

@@ -30,6 +30,8 @@ typedef struct {
     int shortest_edge;     /* > 0: resize so the short side is this (aspect kept) ... */
     int resize_height, resize_width; /* ... else resize to exactly this */
     int resample;          /* STRATA_RESAMPLE_* */
+    int pillow_legacy_order; /* 1: resize horizontal pass first always, as Pillow <= 12 did; set
+                              * by STRATA_PILLOW_PASS_ORDER=legacy at load (default: Pillow 13) */
     int do_center_crop;
     int crop_height, crop_width;
     int do_rescale;
@@ -56,7 +58,8 @@ int strata_preprocess_output_size(const strata_preprocess_config *cfg, int in_he
 int strata_preprocess_run(const strata_preprocess_config *cfg, const strata_image *img,
                           float *pixel_values, uint8_t *resized);
 
-/* PIL-equivalent resize of an 8-bit RGB image (in: (in_h, in_w, 3); out: (out_h, out_w, 3)).
+/* PIL-equivalent (Pillow 13 pass order) resize of an 8-bit RGB image (in: (in_h, in_w, 3);
+ * out: (out_h, out_w, 3)).
  * Exposed for tests and benchmarks. Returns 0 or -1 (unsupported filter, bad size). */
 int strata_image_resize(const uint8_t *in, int in_h, int in_w, uint8_t *out, int out_h,
                         int out_w, int resample);

@@ -51,6 +51,8 @@
  * /cross/<mA>__<mB>/cka/<stream>           [LA, LB] biased linear CKA between two models
  * /cross/<mA>__<mB>/cka_unbiased/<stream>  [LA, LB]
  * /cross/<mA>__<mB>/overlap/<stream>       [LA, LB] neighbourhood overlap at k
+ * /<model>/nll/...                 mean caption NLL and its change from --nll-baseline, for
+ *                                  archives made with `strata extract --nll` (analysis/nll.h)
  *
  * Writer: the file is written as "<path>.partial" and renamed by strata_results_close(). */
 #ifndef STRATA_RESULTS_H

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "analysis/analysis.h"
+#include "analysis/nll.h"
+#include "analysis/probe_run.h"
 #include "commands.h"
 #include "io/archive.h"
 #include "io/results.h"
@@ -34,7 +36,16 @@ static void usage(FILE *out)
             "  --gride-n1 N          GRIDE scale read into id/gride (default 16; n2 = 2 n1)\n"
             "  --gride-range N       GRIDE scaling up to n2 = N (default 64)\n"
             "  --twonn-fraction F    fraction of mu kept by TwoNN (default 0.9)\n"
-            "  --bootstrap B         bootstrap resamples for ID intervals (default 0: none)\n"
+            "  --bootstrap B         bootstrap resamples for ID and NLL intervals (default 0: none)\n"
+            "  --nll-baseline FILE   archive whose /nll/caption (strata extract --nll) is the\n"
+            "                        baseline: /<model>/nll/delta_mean is the paired change of\n"
+            "                        the mean caption NLL (archives with /nll/caption always get\n"
+            "                        /<model>/nll/mean)\n"
+            "  --probe LABELS        ridge probes (k-fold CV, alpha by inner CV) of these manifest\n"
+            "                        labels at every analysed layer: strings are classified\n"
+            "                        (accuracy), numbers regressed (R^2); /<model>/<stream>/probe/\n"
+            "  --probe-manifest FILE manifest holding the labels (default: the archive's)\n"
+            "  --probe-folds K       outer folds (default 5; 3 inner folds choose alpha)\n"
             "  --samples N           analyse a random subset of N usable samples\n"
             "  --seed S              seed of --samples and --bootstrap (default 1)\n"
             "  --allow-partial       analyse an incomplete archive (its ok samples)\n"
@@ -46,6 +57,9 @@ typedef struct {
     char **archives;
     int n_archives;
     const char *out, *streams, *layers;
+    const char *nll_baseline; /* --nll-baseline (analysis/nll.h) */
+    const char *probe, *probe_manifest; /* --probe LABELS (analysis/probe_run.h) */
+    int probe_folds;
     int64_t samples;
     int allow_partial;
     strata_analysis_options opt;
@@ -68,6 +82,7 @@ static int parse(int argc, char **argv, options *o)
     memset(o, 0, sizeof *o);
     strata_analysis_options_default(&o->opt);
     o->samples = -1;
+    o->probe_folds = 5;
     o->archives = strata_calloc((size_t)argc, sizeof(char *));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -99,6 +114,16 @@ static int parse(int argc, char **argv, options *o)
             o->streams = val;
         } else if (strcmp(a, "--layers") == 0) {
             o->layers = val;
+        } else if (strcmp(a, "--nll-baseline") == 0) {
+            o->nll_baseline = val;
+        } else if (strcmp(a, "--probe") == 0) {
+            o->probe = val;
+        } else if (strcmp(a, "--probe-manifest") == 0) {
+            o->probe_manifest = val;
+        } else if (strcmp(a, "--probe-folds") == 0) {
+            if (parse_int(a, val, 2, &v) < 0) return -1;
+            if (v > 100) return strata_error_set("--probe-folds expects 2..100, got %lld", v);
+            o->probe_folds = (int)v;
         } else if (strcmp(a, "--twonn-fraction") == 0) {
             char *end;
             double f = strtod(val, &end);
@@ -212,6 +237,31 @@ static int same_manifest(strata_archive_reader *a, strata_archive_reader *b)
     for (int64_t i = 0; i < a->n_samples; i++)
         if (strcmp(a->ids[i], b->ids[i]) != 0) return 0;
     return 1;
+}
+
+/* --probe: labels from the manifest, probes of every analysed item (analysis/probe_run.h). */
+static int run_probes(const options *o, strata_archive_reader *r, const strata_dataset *ds,
+                      const int64_t *sample_of, strata_results *res)
+{
+    const char *manifest = o->probe_manifest ? o->probe_manifest : r->manifest_path;
+    if (!manifest || !*manifest)
+        return strata_error_set("%s: no manifest path recorded; give --probe-manifest", r->path);
+    int n_labels = 0;
+    strata_probe_label *labels =
+        strata_probe_labels_load(manifest, o->probe, r->n_samples, r->ids, &n_labels);
+    int bad = labels == NULL;
+    STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    if (bad) {
+        strata_probe_labels_free(labels, n_labels);
+        return labels ? strata_error_set("--probe: reading the labels failed on another rank") : -1;
+    }
+    static const double alphas[] = {1e-2, 1e-1, 1, 10, 100, 1e3, 1e4};
+    strata_probe_options popt = {.n_folds = o->probe_folds, .n_inner_folds = 3, .n_alphas = 7,
+                                 .alphas = alphas, .seed = o->opt.seed};
+    strata_log0("probing %d label(s) with %d-fold cross-validation", n_labels, o->probe_folds);
+    int rc = strata_probe_analyze(MPI_COMM_WORLD, ds, sample_of, labels, n_labels, &popt, res);
+    strata_probe_labels_free(labels, n_labels);
+    return rc;
 }
 
 /* Load the rows of a unit on this rank and run the analysis. */
@@ -362,6 +412,9 @@ static int analyze_unit(const options *o, strata_archive_reader **readers, char 
     /* compact the kept rows in place, item by item */
     int64_t kept = 0;
     for (int64_t i = 0; i < n; i++) kept += keep[i];
+    int64_t *sample_of = strata_malloc(sizeof(int64_t) * (size_t)(kept + 1)); /* manifest index */
+    for (int64_t i = 0, w = 0; i < n; i++)
+        if (keep[i]) sample_of[w++] = b + i;
     for (int t = 0; t < ds.n_items; t++) {
         int dim = ds.items[t].dim;
         const float *src = data + n * ds.col_offset[t];
@@ -418,6 +471,8 @@ static int analyze_unit(const options *o, strata_archive_reader **readers, char 
         strata_comm_stats stats;
         rc = strata_analysis_run(MPI_COMM_WORLD, &ds, &o->opt, res, &stats);
     }
+    if (rc == 0 && o->probe) rc = run_probes(o, r0, &ds, sample_of, res);
+    free(sample_of);
     free(data);
 done:
     free(ds.model_names);
@@ -467,6 +522,31 @@ static int write_root_attrs(strata_results *res, const options *o, strata_archiv
     if (rc == 0) rc = strata_results_attr_int(res, "/", "n_ranks", 1, &nr);
     free(cmd);
     free(inputs);
+    return rc;
+}
+
+/* Rank 0: /<model>/nll/... for every archive with /nll/caption (analysis/nll.h) */
+static int analyze_nll(const options *o, char (*names)[STRATA_NAME_MAX], strata_results *res)
+{
+    strata_nll_data base = {0};
+    int have_base = 0, rc = 0;
+    if (o->nll_baseline) {
+        have_base = strata_nll_read(o->nll_baseline, &base);
+        if (have_base == 0)
+            return strata_error_set("--nll-baseline %s: no /nll/caption (extract it with --nll)",
+                                    o->nll_baseline);
+        if (have_base < 0) return -1;
+    }
+    for (int a = 0; a < o->n_archives && rc == 0; a++) {
+        strata_nll_data d;
+        int have = strata_nll_read(o->archives[a], &d);
+        if (have < 0) rc = -1;
+        if (have > 0)
+            rc = strata_nll_write(res, names[a], &d, have_base ? &base : NULL, o->nll_baseline,
+                                  o->opt.bootstrap, o->opt.seed);
+        if (have > 0) free(d.nll);
+    }
+    free(base.nll);
     return rc;
 }
 
@@ -559,6 +639,7 @@ int strata_cmd_analyze(int argc, char **argv)
         res = strata_results_create(o.out);
         if (!res) rc = -1;
         else rc = write_root_attrs(res, &o, readers, argc, argv);
+        if (rc == 0) rc = analyze_nll(&o, names, res);
     }
     int bad = rc != 0;
     STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));

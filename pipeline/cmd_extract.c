@@ -7,7 +7,10 @@
 
 #include "commands.h"
 #include "extract.h"
+#include "model/intervene.h"
 #include "strata.h"
+
+#define MAX_INTERVENE 32
 
 static void usage(FILE *out)
 {
@@ -41,6 +44,9 @@ static void usage(FILE *out)
 "  --backend B          auto | cpu | cuda (GPU = node-local rank modulo visible GPUs). Default auto.\n"
 "  --threads N          CPU threads per rank (default: OMP_NUM_THREADS, else cores / ranks on\n"
 "                       the node)\n"
+"  --memory-budget GIB  device memory per rank: a batch whose forward needs more is refused\n"
+"                       before any work, naming the largest that fits (default: on a GPU, its\n"
+"                       free memory shared by the node's ranks on it; on the CPU, no check)\n"
 "  --template T         prompt template (preset name or text with <image>, {prompt}, {caption});\n"
 "                       default: the architecture's (LLaVA-1.5: \"USER: <image>\\n{prompt} ASSISTANT:\")\n"
 "  --prompt TEXT        the {prompt} of the template. Default \"Describe the image.\"\n"
@@ -49,6 +55,16 @@ static void usage(FILE *out)
 "  --fail-on-bad        exit 1 when any sample failed (the archive is still completed)\n"
 "  --progress MODE      auto | bar | lines | none (lines: one every $STRATA_PROGRESS_INTERVAL\n"
 "                       seconds, default 10). Default auto (bar on a terminal).\n"
+"  --nll                also store each sample's teacher-forced caption NLL in /nll/caption\n"
+"                       [N] float64: -sum log p(caption token | image input, earlier caption\n"
+"                       tokens), the caption tokens appended to the image input (vision models)\n"
+"  --intervene SPEC     (repeatable) change the forward of the image tokens, in every stream\n"
+"                       and in --nll; blocks are transformers' language_model.layers[i]:\n"
+"                         skip-ffn:i-j, skip-attn:i-j   no MLP / attention update, blocks i..j\n"
+"                         ablate:k:zero, ablate:k:mean:FILE   hidden state k (input of block k)\n"
+"                                        zeroed / set to a float32 [hidden_size] vector\n"
+"                         inject:k       the projector output enters block k (blocks < k skipped)\n"
+"                         transplant:i-j:DIR   blocks i..j use checkpoint DIR's weights\n"
 "\n"
 "Bad samples (unreadable image, empty or invalid caption, text longer than the context) are\n"
 "recorded in /samples/status (2) and /samples/error, logged once and counted in the summary.\n"
@@ -80,7 +96,7 @@ int strata_cmd_extract(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_DATA, O_OUT, O_STREAMS, O_POOL, O_LAYERS, O_VLAYERS, O_DTYPE,
            O_BATCH, O_BACKEND, O_THREADS, O_TEMPLATE, O_PROMPT, O_OVERWRITE, O_NOPREFETCH,
-           O_FAILBAD, O_PROGRESS, O_HELP };
+           O_FAILBAD, O_PROGRESS, O_NLL, O_INTERVENE, O_MEMORY, O_HELP };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL},       {"data", required_argument, 0, O_DATA},
         {"out", required_argument, 0, O_OUT},           {"streams", required_argument, 0, O_STREAMS},
@@ -91,6 +107,8 @@ int strata_cmd_extract(int argc, char **argv)
         {"template", required_argument, 0, O_TEMPLATE}, {"prompt", required_argument, 0, O_PROMPT},
         {"overwrite", no_argument, 0, O_OVERWRITE},     {"no-prefetch", no_argument, 0, O_NOPREFETCH},
         {"fail-on-bad", no_argument, 0, O_FAILBAD},     {"progress", required_argument, 0, O_PROGRESS},
+        {"nll", no_argument, 0, O_NLL},                 {"intervene", required_argument, 0, O_INTERVENE},
+        {"memory-budget", required_argument, 0, O_MEMORY},
         {"help", no_argument, 0, O_HELP},               {0, 0, 0, 0},
     };
     strata_extract_options opt;
@@ -99,6 +117,7 @@ int strata_cmd_extract(int argc, char **argv)
     opterr = 0;
     int c;
     char *end;
+    const char *intervene[MAX_INTERVENE];
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case O_MODEL: opt.model_dir = optarg; break;
@@ -135,11 +154,36 @@ int strata_cmd_extract(int argc, char **argv)
             }
             opt.backend = optarg;
             break;
+        case O_MEMORY: {
+            double v = strtod(optarg, &end);
+            if (*end || end == optarg || !(v > 0)) {
+                strata_log0("error: --memory-budget '%s': expected a positive number of GiB",
+                            optarg);
+                return STRATA_EXIT_USAGE;
+            }
+            opt.memory_budget_gib = v;
+            break;
+        }
         case O_TEMPLATE: opt.template_text = optarg; break;
         case O_PROMPT: opt.prompt = optarg; break;
         case O_OVERWRITE: opt.overwrite = 1; break;
         case O_NOPREFETCH: opt.prefetch = 0; break;
         case O_FAILBAD: opt.fail_on_bad = 1; break;
+        case O_NLL: opt.nll = 1; break;
+        case O_INTERVENE: { /* the syntax now; ranges and donors once the model is loaded */
+            strata_intervention iv;
+            if (opt.n_intervene == MAX_INTERVENE) {
+                strata_log0("error: more than %d --intervene", MAX_INTERVENE);
+                return STRATA_EXIT_USAGE;
+            }
+            if (strata_intervention_parse(optarg, &iv) < 0) {
+                strata_log0("error: %s", strata_error_get());
+                return STRATA_EXIT_USAGE;
+            }
+            intervene[opt.n_intervene++] = optarg;
+            opt.intervene = intervene;
+            break;
+        }
         case O_PROGRESS:
             if (strata_progress_mode_parse(optarg, &opt.progress) < 0) {
                 strata_log0("error: %s", strata_error_get());

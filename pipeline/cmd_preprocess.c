@@ -22,7 +22,9 @@ static void usage(FILE *out)
             "then writes to FILE.h5:\n"
             "  pixel_values   [3, H, W] float32  what the vision tower sees\n"
             "  resized_uint8  [H, W, 3] uint8    the image after resize/crop, before rescaling\n"
-            "with attributes source_image, source_height, source_width, processor.\n");
+            "with attributes source_image, source_height, source_width, processor.\n\n"
+            "Resizing reproduces Pillow 13's Image.resize exactly; set STRATA_PILLOW_PASS_ORDER=legacy\n"
+            "to match Pillow <= 12 (which always ran the horizontal pass first).\n");
 }
 
 static int write_attr_string(hid_t obj, const char *name, const char *value)

@@ -15,8 +15,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: strata tokenize --model DIR|tokenizer.json [--template T] [--json]\n"
-            "                       [--no-special] TEXT\n\n"
-            "Prints the token ids and pieces the model's tokenizer gives for TEXT.\n"
+            "                       [--no-special] TEXT|-\n\n"
+            "Prints the token ids and pieces the model's tokenizer gives for TEXT ('-': read it\n"
+            "from standard input, as it is, newlines included).\n"
             "  --model M      a model folder (tokenizer.json, tokenizer_config.json) or a\n"
             "                 tokenizer.json file\n"
             "  --template T   wrap TEXT in a prompt template first: a preset (llava-1.5, vicuna,\n"
@@ -87,9 +88,21 @@ int strata_cmd_tokenize(int argc, char **argv)
         return STRATA_EXIT_FAILURE;
     }
     int rc = STRATA_EXIT_FAILURE;
-    char *arch = NULL, *tmpl = NULL, *input = NULL;
+    char *arch = NULL, *tmpl = NULL, *input = NULL, *stdin_text = NULL;
+    size_t input_len = 0;
     int32_t *ids = NULL;
     int n = 0;
+    if (strcmp(text, "-") == 0) {
+        size_t cap = 4096;
+        stdin_text = strata_malloc(cap);
+        size_t got;
+        while ((got = fread(stdin_text + input_len, 1, cap - input_len - 1, stdin)) > 0) {
+            input_len += got;
+            if (input_len + 1 == cap) stdin_text = strata_realloc(stdin_text, cap *= 2);
+        }
+        stdin_text[input_len] = '\0';
+        text = stdin_text;
+    }
     if (tmpl_arg && strcmp(tmpl_arg, "auto") == 0) {
         arch = is_file ? NULL : model_architecture(model);
         const char *t = strata_template_for_architecture(arch);
@@ -108,10 +121,15 @@ int strata_cmd_tokenize(int argc, char **argv)
             strata_log("error: --template: %s", strata_error_get());
             goto done;
         }
+        input_len = strlen(input);
+    } else if (stdin_text) {
+        input = stdin_text; /* may hold NUL bytes: input_len counts them */
+        stdin_text = NULL;
     } else {
         input = strata_strdup(text);
+        input_len = strlen(input);
     }
-    if (strata_tokenizer_encode(tok, input, special, &ids, &n)) {
+    if (strata_tokenizer_encode_len(tok, input, input_len, special, &ids, &n)) {
         strata_log("error: %s", strata_error_get());
         goto done;
     }
@@ -154,6 +172,7 @@ int strata_cmd_tokenize(int argc, char **argv)
 done:
     free(ids);
     free(input);
+    free(stdin_text);
     free(tmpl);
     free(arch);
     strata_tokenizer_free(tok);

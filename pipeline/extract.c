@@ -6,6 +6,7 @@
 #include "extract.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,14 +18,18 @@
 
 #include "io/manifest.h"
 #include "io/preprocess.h"
+#include "io/safetensors.h"
 #include "io/template.h"
 #include "io/tokenizer.h"
 #include "loader.h"
+#include "model/intervene.h"
+#include "model/memory.h"
 #include "model/model.h"
 #include "streams.h"
 #include "strata.h"
 
 int strata_cuda_device_count(char *why, int why_len); /* kernels/cuda/ */
+int strata_cuda_free_memory(int device, double *free_bytes);
 
 /* ---- signals: ask for a stop after the current round ------------------------------------- */
 static volatile sig_atomic_t stop_signal = 0;
@@ -88,7 +93,11 @@ typedef struct {
     int need_image, need_caption, capture_vision;
     uint8_t *llm_mask[2];      /* [L+1] layers to capture, per input */
     int has_cls;               /* vision tower has a class token at position 0 */
+    double memory_budget;      /* bytes of device memory for this rank; 0: no check */
+    int max_caption_tokens;    /* over the dataset (0 when not scanned) */
     strata_loader_config loader;
+    strata_intervention *iv;   /* [n_iv] bound --intervene (issue 10) */
+    int n_iv;
 } run_state;
 
 /* Every rank's `ok`, agreed: a failure anywhere fails everywhere. Rank 0 prints its message
@@ -105,39 +114,14 @@ static int agree(MPI_Comm comm, int ok)
     return all;
 }
 
-/* sha256 over the headers (length + JSON) of the checkpoint's safetensors files, in name order:
- * identifies the weights' names, dtypes and shapes without hashing gigabytes. */
-static int weights_header_sha256(const char *dir, char out[65])
+/* The weights' fingerprint recorded in the archive: sha256 of the safetensors headers
+ * (io/safetensors.h). */
+static int weights_sha256(const char *dir, char out[65])
 {
-    struct dirent **list = NULL;
-    int n = scandir(dir, &list, NULL, alphasort);
-    if (n < 0) return strata_error_set("%s: cannot list the folder", dir);
-    size_t len = 0;
-    char *all = NULL;
-    for (int i = 0; i < n; i++) {
-        const char *name = list[i]->d_name;
-        size_t nl = strlen(name);
-        if (nl > 12 && strcmp(name + nl - 12, ".safetensors") == 0) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, name);
-            FILE *f = fopen(path, "rb");
-            uint8_t head[8];
-            uint64_t hl = 0;
-            if (f && fread(head, 1, 8, f) == 8) {
-                for (int b = 7; b >= 0; b--) hl = hl << 8 | head[b];
-                if (hl < (64u << 20)) {
-                    all = strata_realloc(all, len + 8 + hl + 1);
-                    memcpy(all + len, head, 8);
-                    len += 8 + fread(all + len + 8, 1, hl, f);
-                }
-            }
-            if (f) fclose(f);
-        }
-        free(list[i]);
-    }
-    free(list);
-    strata_sha256_hex(all ? all : "", len, out);
-    free(all);
+    strata_safetensors *st = strata_safetensors_open_dir(dir);
+    if (!st) return -1;
+    snprintf(out, 65, "%s", strata_safetensors_headers_sha256(st));
+    strata_safetensors_close(st);
     return 0;
 }
 
@@ -151,6 +135,8 @@ static void run_free(run_state *r)
     free(r->streams);
     free(r->llm_mask[0]);
     free(r->llm_mask[1]);
+    for (int i = 0; i < r->n_iv; i++) strata_intervention_free(&r->iv[i]);
+    free(r->iv);
     if (r->model) strata_model_free(r->model);
     if (r->backend) strata_backend_free(r->backend);
     if (r->tokenizer) strata_tokenizer_free(r->tokenizer);
@@ -180,6 +166,15 @@ static int setup_backend(run_state *r)
     if (!r->backend) {
         strata_error_prefix("--backend %s", r->opt->backend);
         return -1;
+    }
+    /* device memory for this rank, measured before the model is loaded: the GPU's free memory
+     * shared by the node's ranks on that GPU (or --memory-budget) */
+    double free_bytes = 0;
+    if (r->opt->memory_budget_gib > 0)
+        r->memory_budget = r->opt->memory_budget_gib * 1024.0 * 1024.0 * 1024.0;
+    else if (!r->backend->host_memory && strata_cuda_free_memory(device, &free_bytes) == 0) {
+        int sharing = n_gpus > 0 ? (local_size - device + n_gpus - 1) / n_gpus : 1;
+        r->memory_budget = free_bytes / (sharing > 0 ? sharing : 1);
     }
     return 0;
 }
@@ -277,8 +272,25 @@ static int setup_streams(run_state *r)
     return rc;
 }
 
+/* --intervene and --nll against the loaded model, before any work (issue 10) */
+static int setup_interventions(run_state *r)
+{
+    const strata_extract_options *opt = r->opt;
+    if (opt->nll && !r->info.has_vision)
+        return strata_error_set("--nll: %s has no vision tower (the NLL is of the caption given "
+                                "the image)", opt->model_dir);
+    r->iv = strata_calloc((size_t)(opt->n_intervene > 0 ? opt->n_intervene : 1), sizeof *r->iv);
+    for (int i = 0; i < opt->n_intervene; i++) {
+        if (strata_intervention_parse(opt->intervene[i], &r->iv[i]) < 0) return -1;
+        r->n_iv = i + 1;
+        if (strata_intervention_bind(&r->iv[i], r->model, r->backend) < 0) return -1;
+    }
+    return 0;
+}
+
 /* Rows per sample of every ragged stream, as prefix sums. Caption streams need every caption's
- * token count: each rank tokenizes its share and the counts are gathered. */
+ * token count: each rank tokenizes its share and the counts are gathered (with the longest
+ * caption, which the memory check needs too). */
 static int size_ragged_streams(run_state *r)
 {
     int any_caption = 0, any = 0;
@@ -286,7 +298,12 @@ static int size_ragged_streams(run_state *r)
         any |= r->streams[s].ragged;
         any_caption |= r->streams[s].ragged && r->streams[s].input == INPUT_CAPTION;
     }
-    if (!any) return 0;
+    /* the memory check needs the longest caption (the caption input, or inside the prompt) */
+    int need_max = r->memory_budget > 0 &&
+                   (r->need_caption || (r->loader.template_text &&
+                                        strstr(r->loader.template_text, "{caption}")));
+    any_caption |= need_max;
+    if (!any && !need_max) return 0;
     int64_t n = r->n;
     int32_t *count = strata_calloc((size_t)n, sizeof *count); /* [n] caption tokens, 0 if bad */
     if (any_caption) {
@@ -301,10 +318,14 @@ static int size_ragged_streams(run_state *r)
             int32_t *ids = NULL;
             int len = 0, b0 = 0, nc = 0;
             if (!sm->error &&
-                strata_loader_caption_tokens(&r->loader, sm->caption, &ids, &len, &b0, &nc) == 0)
+                strata_loader_caption_tokens(&r->loader, sm->caption, &ids, &len, &b0, &nc) == 0) {
                 count[i] = nc;
+                if (len > r->max_caption_tokens) r->max_caption_tokens = len;
+            }
             free(ids);
         }
+        STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &r->max_caption_tokens, 1, MPI_INT, MPI_MAX,
+                                       r->comm));
         STRATA_CHECK_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, count, recv_counts,
                                         displs, MPI_INT32_T, r->comm));
         free(recv_counts);
@@ -410,6 +431,58 @@ static int on_capture(const strata_capture *c, void *user)
     return 0;
 }
 
+/* Teacher-forced caption NLL per sample of the batch (nll [b->n], NaN for failed samples and
+ * for samples whose image input + caption exceed the context): each ok row is its image input
+ * followed by its caption tokens; nll = -sum of log p(caption token t | tokens before t).
+ * *seq_max: the longest sequence run. */
+static int nll_batch(run_state *r, const strata_batch *b, double *nll, int *seq_max)
+{
+    int ctx = r->info.context_length, T = 0, n = 0;
+    size_t px = (size_t)3 * r->info.image_size * r->info.image_size;
+    for (int j = 0; j < b->n; j++) nll[j] = NAN;
+    *seq_max = 0;
+    int *rows = strata_malloc((size_t)(b->n_ok + 1) * sizeof(int)); /* [n] batch rows run */
+    for (int k = 0; k < b->n_ok; k++) {
+        int len = b->image_len[k] + b->caption_count[k];
+        if (len > ctx || b->caption_count[k] < 1) {
+            strata_log("sample %lld: no caption NLL (%d tokens with the caption, context %d)",
+                       (long long)(b->begin + b->ok_sample[k]), len, ctx);
+            continue;
+        }
+        rows[n++] = k;
+        if (len > T) T = len;
+    }
+    int rc = 0;
+    if (n > 0) {
+        int32_t *ids = strata_calloc((size_t)n * T, sizeof *ids);   /* [n][T] */
+        int32_t *lens = strata_malloc((size_t)n * sizeof *lens);    /* [n] */
+        float *pix = strata_malloc((size_t)n * px * sizeof(float)); /* [n][3][S][S] */
+        float *lp = strata_calloc((size_t)n * T, sizeof(float));    /* [n][T] */
+        for (int i = 0; i < n; i++) {
+            int k = rows[i], il = b->image_len[k], cc = b->caption_count[k];
+            memcpy(ids + (size_t)i * T, b->image_ids + (size_t)k * b->image_T, (size_t)il * 4);
+            memcpy(ids + (size_t)i * T + il,
+                   b->caption_ids + (size_t)k * b->caption_T + b->caption_begin[k], (size_t)cc * 4);
+            lens[i] = il + cc;
+            memcpy(pix + i * px, b->pixels + (size_t)k * px, px * sizeof(float));
+        }
+        strata_forward_args a = {.batch = n, .seq_len = T, .input_ids = ids, .lengths = lens,
+                                 .n_images = n, .pixel_values = pix, .logprobs = lp,
+                                 .intervene = r->iv, .n_intervene = r->n_iv};
+        rc = strata_model_forward(r->model, &a);
+        for (int i = 0; i < n && rc == 0; i++) {
+            int k = rows[i], il = b->image_len[k];
+            double s = 0;
+            for (int t = il - 1; t + 1 < lens[i]; t++) s -= lp[(size_t)i * T + t];
+            nll[b->ok_sample[k]] = s;
+        }
+        free(ids), free(lens), free(pix), free(lp);
+        *seq_max = T;
+    }
+    free(rows);
+    return rc;
+}
+
 /* Runs the model over one batch, filling out[s] for every stream. */
 static int compute_batch(run_state *r, const strata_batch *b, float **out, int64_t *rows)
 {
@@ -430,6 +503,8 @@ static int compute_batch(run_state *r, const strata_batch *b, float **out, int64
         a.capture = on_capture;
         a.user = &cx;
         a.llm_layers = r->llm_mask[input];
+        a.intervene = r->iv;
+        a.n_intervene = r->n_iv;
         if (input == INPUT_IMAGE) {
             a.seq_len = b->image_T;
             a.input_ids = b->image_ids;
@@ -496,7 +571,7 @@ static int setup_template(run_state *r)
     const char *t = r->opt->template_text;
     const char *tmpl = t ? strata_template_resolve(t)
                          : strata_template_for_architecture(r->info.architecture);
-    if (r->need_image) {
+    if (r->need_image || r->opt->nll) {
         if (!tmpl)
             return strata_error_set("no prompt template for %s: give --template",
                                     r->info.architecture);
@@ -511,7 +586,37 @@ static int setup_template(run_state *r)
         .manifest = r->manifest, .tokenizer = r->tokenizer, .preprocess = r->preprocess,
         .model = r->model, .info = r->info, .template_text = tmpl,
         .prompt = r->opt->prompt ? r->opt->prompt : "Describe the image.",
-        .need_image = r->need_image, .need_caption = r->need_caption};
+        .need_image = r->need_image || r->opt->nll,
+        .need_caption = r->need_caption || r->opt->nll};
+    return 0;
+}
+
+/* Refuses, before any work, a batch whose forward does not fit in the device memory budget
+ * (pipeline/model/memory.h), saying the largest that would. The longest input: the prompt with
+ * the image (plus the longest caption when the template holds {caption}) or the longest caption. */
+static int check_memory(run_state *r)
+{
+    if (r->memory_budget <= 0) return 0;
+    int seq_len = r->max_caption_tokens;
+    if (r->need_image) {
+        char *text = strata_template_expand(r->loader.template_text, r->loader.prompt, "", NULL);
+        int32_t *ids = NULL;
+        int n = 0;
+        if (!text || strata_tokenizer_encode(r->tokenizer, text, 1, &ids, &n) < 0) {
+            free(text);
+            strata_error_prefix("prompt template");
+            return -1;
+        }
+        free(text);
+        free(ids);
+        int image_T = n - 1 + r->info.n_image_tokens;
+        if (strstr(r->loader.template_text, "{caption}")) image_T += r->max_caption_tokens;
+        if (image_T > seq_len) seq_len = image_T;
+    }
+    if (strata_model_check_fits(r->model, r->opt->batch, seq_len, 0, r->memory_budget) < 0) {
+        strata_error_prefix("--batch %d", r->opt->batch);
+        return -1;
+    }
     return 0;
 }
 
@@ -523,7 +628,7 @@ static strata_archive *open_archive(run_state *r, strata_extract_plan *plan, int
     const strata_extract_options *opt = r->opt;
     char manifest_sha[65] = "", weights_sha[65] = "";
     int rc = strata_sha256_file(opt->manifest, manifest_sha);
-    if (rc == 0) rc = weights_header_sha256(opt->model_dir, weights_sha);
+    if (rc == 0) rc = weights_sha256(opt->model_dir, weights_sha);
     if (!agree(r->comm, rc == 0)) return NULL;
     const char **ids = strata_malloc((size_t)r->n * sizeof *ids); /* [n] */
     for (int64_t i = 0; i < r->n; i++) ids[i] = r->manifest->samples[i].id;
@@ -608,6 +713,27 @@ static int run_round(run_state *r, strata_archive *a, int round, strata_batch *b
     if (compute_batch(r, b, out, rows) < 0)
         strata_fatal("forward of samples %lld..%lld: %s", (long long)b->begin,
                      (long long)b->end - 1, strata_error_get());
+    if (r->opt->nll) {
+        double *nll = strata_malloc((size_t)(b->n + 1) * sizeof(double)); /* [n] */
+        int seq = 0, seq_max = 0;
+        if (b->n_ok && nll_batch(r, b, nll, &seq) < 0)
+            strata_fatal("caption NLL of samples %lld..%lld: %s", (long long)b->begin,
+                         (long long)b->end - 1, strata_error_get());
+        if (!b->n_ok)
+            for (int j = 0; j < b->n; j++) nll[j] = NAN;
+        STRATA_CHECK_MPI(MPI_Allreduce(&seq, &seq_max, 1, MPI_INT, MPI_MAX, r->comm));
+        char spec[8192];
+        strata_intervention_describe(r->iv, r->n_iv, spec, sizeof spec);
+        double flops = strata_intervention_flops_saved(r->iv, r->n_iv, r->model,
+                                                       r->info.n_image_tokens, seq_max);
+        const char *names[] = {"interventions", "flops_saved_per_sample", "flops_seq_len"};
+        const char *text[] = {spec, NULL, NULL};
+        double num[] = {0, flops, seq_max};
+        if (strata_archive_write_sample_f64(a, "/nll/caption", b->begin, b->end, nll, 3, names,
+                                            text, num) < 0)
+            strata_fatal("%s: /nll/caption: %s", r->opt->out, strata_error_get());
+        free(nll);
+    }
     double t1 = strata_now();
     int64_t local[3] = {0, 0, 0}, global[3];
     for (int j = 0; j < b->n; j++) {
@@ -736,9 +862,11 @@ int strata_extract_run(MPI_Comm comm, const strata_extract_options *opt,
     strata_extract_plan plan = {0};
     int64_t already[3]; /* done, ok, failed before this run */
     if (!agree(comm, setup_backend(&r) == 0) || !agree(comm, setup_model_and_inputs(&r) == 0) ||
-        !agree(comm, setup_streams(&r) == 0) || !agree(comm, setup_template(&r) == 0))
+        !agree(comm, setup_streams(&r) == 0) || !agree(comm, setup_interventions(&r) == 0) ||
+        !agree(comm, setup_template(&r) == 0))
         goto done;
     size_ragged_streams(&r);
+    if (!agree(comm, check_memory(&r) == 0)) goto done;
     archive = open_archive(&r, &plan, already);
     if (!archive) goto done;
     if (r.rank == 0)

@@ -51,6 +51,8 @@ typedef struct {
     int batch;                 /* samples per rank per round (>= 1) */
     const char *backend;       /* "auto" | "cpu" | "cuda" */
     int threads;               /* CPU threads per rank; <= 0: OMP_NUM_THREADS or cores/local ranks */
+    double memory_budget_gib;  /* > 0: device memory per rank for the batch check; 0: the GPU's
+                                  free memory on a device backend, no check on the CPU */
     const char *template_text; /* preset name or template text; NULL: the architecture's */
     const char *prompt;        /* {prompt} of the template; NULL: "Describe the image." */
     int overwrite;             /* start again instead of resuming */
@@ -58,6 +60,9 @@ typedef struct {
     int fail_on_bad;           /* exit 1 (archive still complete) when any sample failed */
     strata_progress_mode progress;
     const char *command_line;  /* recorded in the archive */
+    int nll;                   /* 1: per-sample caption NLL into /nll/caption (issue 10) */
+    const char *const *intervene; /* [n_intervene] --intervene specs (model/intervene.h) */
+    int n_intervene;
 } strata_extract_options;
 
 typedef struct {

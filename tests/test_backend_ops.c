@@ -555,6 +555,8 @@ static const op_case cases[] = {
     {"attention",       3,  21,   4, 2, 8, STRATA_TENSOR_F32,  3, 1e-5},
     {"attention",       2,  16,   6, 1, 4, STRATA_TENSOR_F32,  7, 1e-5},
     {"attention",       2,  70,   2, 2, 16, STRATA_TENSOR_F32, 1, 1e-5},
+    {"attention",       2, 300,   2, 1, 8, STRATA_TENSOR_F32,  3, 1e-5}, /* > 256 query rows */
+    {"attention",       1, 300,   2, 2, 8, STRATA_TENSOR_F32,  0, 1e-5},
     {"im2col",          2,   3,  32, 8, 0, STRATA_TENSOR_F32,  0, 0},
     {"im2col",          1,   3,  28, 14, 0, STRATA_TENSOR_F32, 0, 0},
     {"token_logprob",  20, 500,   0, 0, 0, STRATA_TENSOR_F32,  0, 1e-6},

@@ -3,7 +3,6 @@
  * plain loops, parallel with OpenMP. Per-element math comes from kernels/ops_math.h.
  * Each op matches the PyTorch / transformers module named in kernels/backend.h. */
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -18,9 +17,9 @@
 #define PAR_MIN 262144L
 
 typedef struct {
-    float *scratch;      /* f32 copy of a converted weight operand */
+    float *scratch;      /* f32 block of a converted weight operand [<= GEMM_SCRATCH] */
     size_t scratch_cap;  /* floats */
-    float *scores;       /* attention scores [T][T] */
+    float *scores;       /* attention scores [threads][ATTN_ROWS][T] */
     size_t scores_cap;
 } cpu_ctx;
 
@@ -248,34 +247,53 @@ static void cpu_rope(void *ctx, float *x, int ld, int B, int T, int H, int hd,
         }
 }
 
-/* One (batch row, head): s = scale q k^T, masked softmax, out = s v. s: [T][T] scratch. */
+/* Query rows per block: the score scratch is ATTN_ROWS x T per thread, whatever T. Causal
+ * attention uses smaller blocks so that each block multiplies only the keys it can see. */
+#define ATTN_ROWS 256
+#define ATTN_ROWS_CAUSAL 64
+
+/* One (batch row, head), by blocks of query rows: s = scale q k^T, masked softmax, out = s v,
+ * over keys j < jmax only (the rest are masked for every row of the block). s: [rows][T]. */
 static void attention_head(float *s, float *ob, int ldo, const float *qb, int ldq, const float *kb,
                            const float *vb, int ldkv, int T, int hd, float scale, int len, int causal,
                            int window)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qb, ldq, kb, ldkv, 0.0f, s, T);
-    for (int i = 0; i < T; i++) {
-        float *row = s + (long)i * T;
-        float mx = -INFINITY;
-        for (int j = 0; j < T; j++) {
-            int visible = j < len && (!causal || j <= i) && (window <= 0 || i - j < window);
-            if (!visible) row[j] = -INFINITY;
-            else if (row[j] > mx) mx = row[j];
+    int block = causal ? ATTN_ROWS_CAUSAL : ATTN_ROWS;
+    for (int i0 = 0; i0 < T; i0 += block) {
+        int rows = T - i0 < block ? T - i0 : block;
+        int jmax = len < T ? len : T;
+        if (causal && i0 + rows < jmax) jmax = i0 + rows;
+        if (jmax > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, jmax, hd, scale,
+                        qb + (long)i0 * ldq, ldq, kb, ldkv, 0.0f, s, jmax);
+        for (int r = 0; r < rows; r++) {
+            int i = i0 + r;
+            float *row = s + (long)r * jmax;
+            float mx = -INFINITY;
+            for (int j = 0; j < jmax; j++) {
+                int visible = (!causal || j <= i) && (window <= 0 || i - j < window);
+                if (!visible) row[j] = -INFINITY;
+                else if (row[j] > mx) mx = row[j];
+            }
+            if (mx == -INFINITY) { /* nothing visible: zeros (cannot happen with length >= 1) */
+                memset(row, 0, (size_t)jmax * sizeof(float));
+                continue;
+            }
+            double sum = 0;
+            for (int j = 0; j < jmax; j++) {
+                float e = row[j] == -INFINITY ? 0.0f : expf(row[j] - mx);
+                row[j] = e;
+                sum += e;
+            }
+            float inv = (float)(1.0 / sum);
+            for (int j = 0; j < jmax; j++) row[j] *= inv;
         }
-        if (mx == -INFINITY) { /* nothing visible: zeros (cannot happen with length >= 1) */
-            memset(row, 0, (size_t)T * sizeof(float));
-            continue;
-        }
-        double sum = 0;
-        for (int j = 0; j < T; j++) {
-            float e = row[j] == -INFINITY ? 0.0f : expf(row[j] - mx);
-            row[j] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < T; j++) row[j] *= inv;
+        if (jmax > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, jmax, 1.0f, s, jmax, vb,
+                        ldkv, 0.0f, ob + (long)i0 * ldo, ldo);
+        else
+            for (int r = 0; r < rows; r++) memset(ob + (long)(i0 + r) * ldo, 0, (size_t)hd * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, vb, ldkv, 0.0f, ob, ldo);
 }
 
 /* Heads in parallel with OpenMP, each a single-threaded BLAS call sequence (few large
@@ -286,7 +304,8 @@ static void cpu_attention(void *ctx, float *out, const float *q, int ldq, const 
 {
     cpu_ctx *c = ctx;
     int nt = omp_get_max_threads();
-    float *scores = grow(&c->scores, &c->scores_cap, (size_t)nt * T * T);
+    int qrows = T < ATTN_ROWS ? T : ATTN_ROWS;
+    float *scores = grow(&c->scores, &c->scores_cap, (size_t)nt * qrows * T);
     int group = H / Hkv;
     int causal = mask ? mask->causal : 0, window = mask ? mask->window : 0;
     int blas_threads = openblas_get_num_threads();
@@ -295,7 +314,7 @@ static void cpu_attention(void *ctx, float *out, const float *q, int ldq, const 
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int len = (mask && mask->lengths) ? mask->lengths[b] : T;
-            attention_head(scores + (size_t)omp_get_thread_num() * T * T,
+            attention_head(scores + (size_t)omp_get_thread_num() * qrows * T,
                            out + (long)b * T * H * hd + (long)h * hd, H * hd,
                            q + (long)b * T * ldq + (long)h * hd, ldq,
                            k + (long)b * T * ldkv + (long)(h / group) * hd,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/intervene_internal.h"
 #include "model/model_internal.h"
 #include "strata.h"
 
@@ -158,18 +159,24 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
     int D = cfg->hidden_size, F = cfg->intermediate_size, hd = cfg->head_dim;
     int H = cfg->n_heads, Hkv = cfg->n_kv_heads, L = cfg->n_layers;
     int qkv_ld = (H + 2 * Hkv) * hd;
+    if (intervene_check(a, L) < 0) return -1;
     /* activations, all [M][...] */
     float *h = o->alloc(c, (size_t)M * D * sizeof(float));         /* normed input */
     float *qkv = o->alloc(c, (size_t)M * qkv_ld * sizeof(float));  /* q | k | v per row */
     float *att = o->alloc(c, (size_t)M * H * hd * sizeof(float));  /* attention output */
     float *gu = o->alloc(c, (size_t)M * 2 * F * sizeof(float));    /* gate | up */
     float *act = o->alloc(c, (size_t)M * F * sizeof(float));       /* silu(gate) * up */
-    int rc = (h && qkv && att && gu && act) ? 0 : -1;
+    intervene_rows ir = intervene_image_rows(m, a);
+    float *keep = ir.total ? o->alloc(c, (size_t)ir.total * D * sizeof(float)) : NULL; /* [rows][D] */
+    int rc = (h && qkv && att && gu && act && (keep || !ir.total)) ? 0 : -1;
+    if (ir.total) intervene_ablate(m, a, &ir, x, 0, D);
     if (rc == 0 && want_layer(a, 0)) rc = model_capture(m, a, STRATA_SITE_LLM, 0, B, T, D, x);
     strata_attention_mask mask = {.causal = 1, .window = 0, .lengths = a->lengths};
     float scale = 1.0f / sqrtf((float)hd);
     for (int l = 0; l < L && rc == 0; l++) {
-        const decoder_layer *y = &d->layers[l];
+        const decoder_layer *y = intervene_layer(m, a, l);
+        int skip_attn = ir.total && intervene_skip(a, l, 1);
+        int skip_ffn = ir.total && intervene_skip(a, l, 0);
         rmsnorm(m, h, x, &y->in_norm, M, D, cfg->rms_norm_eps);
         model_linear(m, qkv, qkv_ld, h, D, M, D, H * hd, &y->q, &y->q_bias, 0.0f);
         model_linear(m, qkv + H * hd, qkv_ld, h, D, M, D, Hkv * hd, &y->k, &y->k_bias, 0.0f);
@@ -179,12 +186,17 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
         mask.window = y->window;
         o->attention(c, att, qkv, qkv_ld, qkv + H * hd, qkv + (H + Hkv) * hd, qkv_ld, B, T, H, Hkv,
                      hd, scale, &mask);
+        if (skip_attn) intervene_copy_rows(m, &ir, x, keep, D, 1);
         model_linear(m, x, D, att, H * hd, M, H * hd, D, &y->o, &y->o_bias, 1.0f); /* x += */
+        if (skip_attn) intervene_copy_rows(m, &ir, x, keep, D, 0);
         rmsnorm(m, h, x, &y->post_norm, M, D, cfg->rms_norm_eps);
         model_linear(m, gu, 2 * F, h, D, M, D, F, &y->gate, &y->gate_bias, 0.0f);
         model_linear(m, gu + F, 2 * F, h, D, M, D, F, &y->up, &y->up_bias, 0.0f);
         o->swiglu(c, act, gu, M, F);
+        if (skip_ffn) intervene_copy_rows(m, &ir, x, keep, D, 1);
         model_linear(m, x, D, act, F, M, F, D, &y->down, &y->down_bias, 1.0f); /* x += */
+        if (skip_ffn) intervene_copy_rows(m, &ir, x, keep, D, 0);
+        if (l + 1 < L && ir.total) intervene_ablate(m, a, &ir, x, l + 1, D);
         if (l + 1 < L && want_layer(a, l + 1))
             rc = model_capture(m, a, STRATA_SITE_LLM, l + 1, B, T, D, x);
     }
@@ -199,5 +211,7 @@ int decoder_forward(strata_model *m, const strata_forward_args *a, float *x)
     o->free(c, att);
     o->free(c, gu);
     o->free(c, act);
+    if (keep) o->free(c, keep);
+    intervene_rows_free(&ir);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include "kernels/backend.h"
 
 typedef struct strata_model strata_model;
+struct strata_intervention; /* model/intervene.h */
 
 typedef enum {
     STRATA_SITE_LLM = 0,       /* decoder layers 0..L: data [B][T][D] */
@@ -70,6 +71,8 @@ typedef struct {
     int capture_vision;          /* 1: also capture the vision layers and the projector output */
     float *logprobs;             /* optional host [B][T]: logprobs[b][t] = log p(ids[b][t+1] |
                                     ids[b][..t]) by the LM head; 0 for t >= lengths[b]-1 */
+    const struct strata_intervention *intervene; /* [n_intervene], bound (model/intervene.h) */
+    int n_intervene;
 } strata_forward_args;
 
 /* dir: a Hugging Face checkpoint folder (config.json, model.safetensors or sharded with

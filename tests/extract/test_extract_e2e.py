@@ -2,7 +2,8 @@
 (`strata mkmodel`) and real image files (PIL), read back with h5py.
 
   ranks  the archive does not depend on ranks or batch: np 1/2/3, batch 1/3/4, with and without
-         prefetch, more ranks than samples, equal within 1e-5 relative per row; ragged pools (all, sample:K) too; f16 on
+         prefetch, more ranks than samples, equal within 1e-5 relative per row; a layer subset
+         (--layers ::2 --vision-layers -1) equals those layers of the full run; ragged pools (all, sample:K) too; f16 on
          disk equals numpy's float16 of the f32 archive; a mean equals numpy's mean of the `all`
          rows; provenance attributes (manifest sha256, n_ranks, complete)
   bad    planted bad samples (missing, truncated, not an image, empty caption, too long) get
@@ -14,7 +15,8 @@
          mpirun: exit 75 after flushing; the rerun (same ranks, or 3 instead of 2) resumes
          without redoing finished samples and equals a clean run
   cli    bad command lines and inputs stop before any work with a message naming the problem
-         (printed once, by rank 0, under mpirun) and exit 2 (usage) or 1 (input)
+         (printed once, by rank 0, under mpirun) and exit 2 (usage) or 1 (input); a batch over
+         --memory-budget is refused naming the largest that fits, which then runs
 Run by ctest: test_extract_e2e.py MODE"""
 import hashlib
 import os
@@ -66,6 +68,21 @@ def mode_ranks():
         got = f["dataset"].attrs["manifest_sha256"]
         check((got.decode() if isinstance(got, bytes) else got) == sha, "manifest sha256")
         check(f["activations/vision"].attrs["site"] in (b"vision", "vision"), "vision site attr")
+    # a layer subset equals those layers of the full run (and says which it kept)
+    sub = os.path.join(tmp, "subset.h5")
+    extract(2, sub, manifest, "--streams", ALL, "--batch", "4", "--layers", "::2",
+            "--vision-layers", "-1")
+    full, _, _, _, _ = ec.read_archive(ref)
+    part, _, _, _, _ = ec.read_archive(sub)
+    for name, (d, _, at) in part.items():
+        kept = list(at["layers"])
+        n_full = full[name][0].shape[0]
+        want = {"vision": [n_full - 1], "connector": [0]}.get(name, list(range(0, n_full, 2)))
+        check(kept == want, f"{name}: kept layers {kept}, want {want}")
+        if kept == want:
+            x, y = d, full[name][0][want]
+            rel = np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30)
+            check(rel < 1e-5, f"{name}: layer subset differs from the full run ({rel:.3g})")
     # ragged pools at 1 and 3 ranks
     rag = "image:all,caption:sample:3,vision:cls,connector:all"
     r1, r3 = os.path.join(tmp, "ragged1.h5"), os.path.join(tmp, "ragged3.h5")
@@ -234,6 +251,23 @@ def mode_cli():
               f"{p.stderr[-600:]}")
         check(not os.path.exists(out) and not os.path.exists(out + ".partial"),
               f"{needle}: nothing written")
+    # device memory: a batch whose forward needs more than the budget is refused before any
+    # work, naming the largest batch that fits; that batch then runs, one more is refused
+    import re
+    for f in (out, out + ".partial"):
+        if os.path.exists(f):
+            os.remove(f)
+    p = ec.run(2, base + ["--batch", "8", "--memory-budget", "0.001"], expect=1)
+    m = re.search(r"largest batch that fits is (\d+)", p.stderr)
+    if check(m is not None, f"memory refusal names the largest batch: {p.stderr[-500:]}"):
+        k = int(m.group(1))
+        check(1 <= k < 8 and not os.path.exists(out + ".partial"), f"refused before work, k={k}")
+        ec.run(2, base + ["--batch", str(k), "--memory-budget", "0.001", "--progress", "none",
+                          "--overwrite"])
+        ec.run(2, base + ["--batch", str(k + 1), "--memory-budget", "0.001", "--overwrite"],
+               expect=1)
+    p = ec.run(1, base + ["--memory-budget", "0.0001"], expect=1)
+    check("even at batch 1" in p.stderr, f"too small for batch 1: {p.stderr[-300:]}")
     # a complete archive is not overwritten without --overwrite
     for f in (out, out + ".partial"):
         if os.path.exists(f):

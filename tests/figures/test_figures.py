@@ -8,7 +8,8 @@ usage: test_figures.py CASE [RESULTS.h5]
               with pdftoppm; index.md lists every figure with its sources.
               Without RESULTS.h5, a synthetic one is made with make_results.py.
   no_gnuplot  gnuplot missing (STRATA_GNUPLOT to a missing file; PATH without gnuplot): the
-              command fails saying what to install; .dat, .gp and index.md are still written.
+              command fails saying what to install; .dat and .gp are still written (index.md,
+              which `strata study` reads as "figures done", is not).
   missing     metrics absent from the results are skipped and listed; --only on them fails.
   options     --only selects by name and prefix, --format png renders PNG only, bad options.
   bad_input   a missing file, an activation archive, a malformed dataset: clear messages.
@@ -354,7 +355,8 @@ def case_no_gnuplot():
         check(len(gps) > 5, f"{how}: .gp files not written ({files})")
         for gp in gps:
             check(gp[:-3] + ".dat" in files, f"{how}: {gp[:-3]}.dat not written")
-        check("index.md" in files, f"{how}: index.md not written")
+        # index.md means "figures complete" to `strata study`: not written on failure
+        check("index.md" not in files, f"{how}: index.md written although nothing rendered")
         check(not any(f.endswith((".png", ".pdf")) for f in files), f"{how}: rendered anyway")
     # A gnuplot that fails, or that exits 0 without writing the file (no cairo terminal).
     for fake in ("/bin/false", "/bin/true"):
@@ -413,6 +415,9 @@ def case_options():
           f"unknown --only: {proc.stderr}")
     proc = figures(results, os.path.join(out, "x"), "--format", "svg")
     check(proc.returncode == 2 and "--format" in proc.stderr, f"bad --format: {proc.stderr}")
+    for bad_out in ("", results):
+        proc = figures(results, bad_out)
+        check(proc.returncode == 1 and ("directory" in proc.stderr), f"--out {bad_out!r}: {proc.stderr}")
     proc = subprocess.run([STRATA, "figures", results], capture_output=True, text=True)
     check(proc.returncode == 2 and "--out" in proc.stderr, "missing --out accepted")
     proc = subprocess.run([STRATA, "figures", "--help"], capture_output=True, text=True)

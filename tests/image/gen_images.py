@@ -2,7 +2,7 @@
 every kind of file the pixels tests need (sizes and aspect ratios, 4:2:0 / 4:2:2 / 4:4:4 with
 restart markers, grayscale, CMYK, progressive,
 EXIF orientations 2-8, PNG with alpha / palette / 16-bit / 1-bit / interlace / eXIf, a PNG named
-.jpg) plus the bad files of the bad-input tests. Deterministic for a given PIL version.
+.jpg). Deterministic for a given PIL version. (The bad files are made by test_image_inputs.c.)
 Used by make_fixtures.py (committed small set) and test_pixels.py (larger set, made live)."""
 import io
 import os
@@ -107,32 +107,3 @@ def make_set(out, s=1.0):
         f.write(buf.getvalue())
     names.append("png_named.jpg")
     return names
-
-
-def make_bad(out):
-    """The bad-input files: name -> what the error must mention."""
-    os.makedirs(out, exist_ok=True)
-    buf = io.BytesIO()
-    picture(64, 48, 40).save(buf, "JPEG", quality=90)
-    good = buf.getvalue()
-    files = {
-        "truncated.jpg": good[: len(good) // 2],
-        "empty.jpg": b"",
-        "corrupt_header.jpg": good[:2] + b"\xff\xc0\x00\x03" + good[6:],
-        "garbage.jpg": b"this is not an image at all\n" * 4,
-    }
-    # a valid-looking baseline frame header claiming 60000 x 60000
-    sof = good.find(b"\xff\xc0")
-    huge = bytearray(good)
-    huge[sof + 5:sof + 9] = (60000).to_bytes(2, "big") + (60000).to_bytes(2, "big")
-    files["huge.jpg"] = bytes(huge)
-    pbuf = io.BytesIO()
-    picture(32, 32, 41).save(pbuf, "PNG")
-    p = bytearray(pbuf.getvalue())
-    p[16:24] = (60000).to_bytes(4, "big") + (60000).to_bytes(4, "big")
-    files["huge.png"] = bytes(p)
-    files["truncated.png"] = pbuf.getvalue()[: len(pbuf.getvalue()) - 40]
-    for name, data in files.items():
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
-    return sorted(files)

@@ -8,7 +8,11 @@
 3. transformers: pixel_values equal the committed outputs of transformers' image processors
    (data/expected_transformers.npz, made by make_fixtures.py; versions in data/versions.json)
    within 1e-5; when transformers is importable, also live at the FULL configs.
-Images: the committed small set (data/) and a larger set drawn now by gen_images.py."""
+Images: the committed small set (data/) and a larger set drawn now by gen_images.py.
+Pillow >= 13 runs the vertical pass first when the height shrinks by more than twice what the
+width does (Pillow PR 9549); strata follows it, so against an older Pillow those resizes differ
+(up to ~10 levels at edges: the 8-bit intermediate rounds differently). The Pillow version is
+printed."""
 import json
 import os
 import subprocess
@@ -17,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import h5py
 import numpy as np
+import PIL
 from PIL import Image, ImageOps
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -44,12 +49,12 @@ def model_dir(name, cfg):
     return d
 
 
-def run_strata(model, image):
+def run_strata(model, image, env=None):
     out = os.path.join(tmp, "out", f"{os.path.basename(model)}-{os.path.basename(os.path.dirname(image))}-"
                        f"{os.path.basename(image)}.h5")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     r = subprocess.run([strata, "preprocess", "--model", model, image, "--out", out],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=dict(os.environ, **(env or {})))
     if r.returncode != 0:
         fail(f"strata preprocess {image} ({model}) exited {r.returncode}: {r.stderr.strip()}")
         return None, None
@@ -67,10 +72,10 @@ def pil_load(path):
     return im
 
 
-def run_all(model, paths):
+def run_all(model, paths, env=None):
     """strata preprocess on every path (4 at a time: each run is mostly MPI start-up)."""
     with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(lambda p: run_strata(model, p), paths))
+        return list(pool.map(lambda p: run_strata(model, p, env), paths))
 
 
 def pil_reference(path, cfg):
@@ -169,6 +174,25 @@ for cname, cfg in configs.FULL.items():
         if np.array_equal(u8, ref_u8):
             compare_pv(f"{cname} {os.path.basename(path)}", pv, ref_pv)
 
+# 2b. STRATA_PILLOW_PASS_ORDER=legacy: horizontal pass first always, as Pillow <= 12 resized.
+# Reference: PIL itself, made to run the passes in that order (two resizes, width then height).
+for cname in ("siglip384", "clip336"):
+    cfg = configs.FULL[cname]
+    model = model_dir(cname + "_legacy", cfg)
+    outs = run_all(model, images, env={"STRATA_PILLOW_PASS_ORDER": "legacy"})
+    for path, (pv, u8) in zip(images, outs):
+        if u8 is None:
+            continue
+        im = pil_load(path)
+        w, h = im.size
+        nw, nh = ((384, 384) if "height" in cfg["size"] else
+                  ((336, int(336 * h / w)) if w <= h else (int(336 * w / h), 336)))
+        ref = im.resize((nw, h), cfg["resample"]).resize((nw, nh), cfg["resample"])
+        if cfg.get("do_center_crop"):
+            top, left = (nh - 336) // 2, (nw - 336) // 2
+            ref = ref.crop((left, top, left + 336, top + 336))
+        compare_u8(f"legacy order {cname} {os.path.basename(path)}", u8, np.asarray(ref))
+
 # 3. transformers
 expected = np.load(os.path.join(data, "expected_transformers.npz"))
 for cname, cfg in configs.SMALL.items():
@@ -191,6 +215,7 @@ else:
                 compare_pv(f"live transformers {cname} {os.path.basename(path)}", pv, ref)
     print("live transformers check done:", type(proc).__name__)
 
+print(f"Pillow {PIL.__version__}, numpy {np.__version__}")
 print(f"{len(images)} images; {worst['n']} resized comparisons: worst fraction equal "
       f"{worst['frac_equal']:.5f}, worst uint8 difference {worst['max_u8']}, worst pixel_values "
       f"difference {worst['max_pv']:.3g}")

@@ -175,6 +175,20 @@ def check_cli():
             bad += 1
             print("CLI MISMATCH %s: %s\n  want %s\n  got %s %s" % (kind, cmd, ref.ids, res.stdout,
                                                                    res.stderr))
+    # TEXT "-": standard input as it is (NUL bytes included); invalid UTF-8 refused
+    qwen = os.path.join(DATA, "qwen2.json")
+    raw = "café\n\x00x <image>".encode("utf-8")
+    res = subprocess.run([strata, "tokenize", "--json", "--model", qwen, "-"], input=raw,
+                         capture_output=True)
+    ref = Tokenizer.from_file(qwen).encode(raw.decode("utf-8"))
+    if res.returncode != 0 or json.loads(res.stdout) != {"ids": ref.ids, "pieces": ref.tokens}:
+        bad += 1
+        print("CLI stdin mismatch: want %s got %r %r" % (ref.ids, res.stdout, res.stderr))
+    res = subprocess.run([strata, "tokenize", "--model", qwen, "-"], input=b"abc\xff",
+                         capture_output=True)
+    if res.returncode == 0 or b"invalid UTF-8 at byte 3" not in res.stderr:
+        bad += 1
+        print("CLI: invalid UTF-8 on stdin not refused: %r" % res.stderr)
     res = subprocess.run([strata, "tokenize", "--model", path, "--template", "{nope}", "x"],
                          capture_output=True, text=True)
     if res.returncode == 0 or "unknown placeholder {nope}" not in res.stderr:

@@ -29,7 +29,9 @@ output, hidden_states[l] = output of block l, the last one after the final norm)
 Fixture NAME -> tests/extract/golden/NAME/expected.h5 (+ the streams it holds: all six for the
 LLaVA ones, caption and caption_last for the text-only one).
 The file mirrors the archive layout: /activations/<stream> [L+1, R, D] float32, attrs layers,
-pool; /index/caption/row_offset [N+1]; /samples/id; root attrs record the versions."""
+pool; /index/caption/row_offset [N+1]; /samples/id; root attrs record the versions. LLaVA
+fixtures also hold /run2/: a second extract run with image:all (every image token, ragged) and
+vision:cls (CLIP's class token; SigLIP, which has none: vision:first, its first patch)."""
 import argparse
 import json
 import os
@@ -190,6 +192,7 @@ def reference(name, model_dir, out_path):
     samples = [json.loads(l) for l in open(os.path.join(inputs_dir, "manifest.jsonl"), encoding="utf-8")]
     acts = {k: [] for k in (["image", "image_last", "vision", "connector"] if is_llava else [])}
     acts.update({"caption": [], "caption_last": []})
+    run2 = {"image": [], "vision": []}  # a second extract run: image:all, vision:cls / first
     row_offset = [0]
     with torch.no_grad():
         for s in samples:
@@ -204,11 +207,13 @@ def reference(name, model_dir, out_path):
                 mask = ids == processor.image_token_id
                 hs = torch.stack(out.hidden_states)[:, 0]                 # [L+1, T, D]
                 acts["image"].append(hs[:, mask].mean(1))                 # [L+1, D]
+                run2["image"].append(hs[:, mask])                         # [L+1, n_img, D]
                 acts["image_last"].append(hs[:, -1])
                 acts["connector"].append(out.image_hidden_states.reshape(1, -1, hs.shape[-1]).mean(1))
                 vout = vision_tower(inputs["pixel_values"], output_hidden_states=True)
                 vhs = torch.stack(vout.hidden_states)[:, 0]               # [Lv+1, P, Dv]
                 acts["vision"].append(vhs[:, 1 if has_cls else 0:].mean(1))
+                run2["vision"].append(vhs[:, 0])    # CLIP: the class token; SigLIP: patch 0
             full = tok(s["caption"])["input_ids"]
             plain = tok(s["caption"], add_special_tokens=False)["input_ids"]
             at = find_span(full, plain)
@@ -239,7 +244,16 @@ def reference(name, model_dir, out_path):
             d = f.create_dataset(f"activations/{name}", data=data.numpy().astype(np.float32))
             d.attrs["pool"] = pool
             d.attrs["layers"] = np.arange(data.shape[0], dtype=np.int32)
-    print(f"wrote {out_path}: streams {sorted(acts)}")
+        if is_llava:
+            data = torch.cat(run2["image"], dim=1)
+            d = f.create_dataset("run2/activations/image", data=data.numpy())
+            d.attrs["pool"] = "all"
+            n_img = run2["image"][0].shape[1]
+            f["run2/index/image/row_offset"] = np.arange(len(samples) + 1, dtype=np.int64) * n_img
+            d = f.create_dataset("run2/activations/vision",
+                                 data=torch.stack(run2["vision"], dim=1).numpy())
+            d.attrs["pool"] = "cls" if has_cls else "first"
+    print(f"wrote {out_path}: streams {sorted(acts)}" + (", run2 image:all, vision" if is_llava else ""))
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ if has inspect; then
   "$strata" inspect "$out/archive.h5"
 fi
 if has analyze; then
-  step "analyze: spectra, CKA, intrinsic dimension, overlap, alignment ($np ranks)"
-  mpirun -np "$np" "$strata" analyze "$out/archive.h5" --out "$out/results.h5"
+  step "analyze: spectra, CKA, intrinsic dimension, overlap, alignment, probes ($np ranks)"
+  mpirun -np "$np" "$strata" analyze "$out/archive.h5" --out "$out/results.h5" \
+    --probe shape,colour,x,y
   if has figures; then
     step "figures"
     "$strata" figures "$out/results.h5" --out "$out/figs"

@@ -220,7 +220,8 @@ static int parse_buffer(strata_safetensors *st, const char *path, void *map, siz
 
 static strata_safetensors *finish(strata_safetensors *st)
 {
-    qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, by_name);
+    if (st->n_tensors > 1) /* an empty header ({}) has no array at all */
+        qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, by_name);
     for (int i = 1; i < st->n_tensors; i++)
         if (!strcmp(st->tensors[i - 1].name, st->tensors[i].name)) {
             strata_error_set("%s: tensor '%s' appears twice (also in %s)", st->tensors[i].path,

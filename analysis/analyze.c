@@ -192,30 +192,6 @@ static int write2(strata_results *res, const double *v, int64_t n0, int64_t n1, 
     return strata_results_write(res, path, 2, dims, v);
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* numpy.percentile (linear) of v [n] (sorted in place). */
-static double percentile(double *v, int64_t n, double p)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    double pos = p / 100.0 * (double)(n - 1);
-    int64_t lo = (int64_t)floor(pos);
-    if (lo >= n - 1) return v[n - 1];
-    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
-}
-
 /* ---- intrinsic dimension ---------------------------------------------------------------- */
 typedef struct {
     double twonn, mle, mle_mean, gride;
@@ -288,7 +264,7 @@ static void id_item(MPI_Comm comm, const strata_knn *knn, int t, const strata_an
         uint64_t state = opt->seed;
         for (int b = 0; b < B; b++) {
             int64_t *pick = strata_malloc((size_t)total * sizeof(int64_t) + 8);
-            for (int64_t i = 0; i < total; i++) pick[i] = (int64_t)(splitmix64(&state) % (uint64_t)total);
+            for (int64_t i = 0; i < total; i++) pick[i] = (int64_t)(strata_splitmix64(&state) % (uint64_t)total);
             for (int64_t i = 0; i < total; i++) {
                 const double *c = all + pick[i] * ncol;
                 mu_b[i] = c[1] / c[0];
@@ -304,8 +280,8 @@ static void id_item(MPI_Comm comm, const strata_knn *knn, int t, const strata_an
             free(pick);
         }
         for (int e = 0; e < 4; e++) {
-            out->interval[e][0] = percentile(est[e], B, 2.5);
-            out->interval[e][1] = percentile(est[e], B, 97.5);
+            out->interval[e][0] = strata_percentile(est[e], B, 2.5);
+            out->interval[e][1] = strata_percentile(est[e], B, 97.5);
             free(est[e]);
         }
         free(inv_b);
@@ -707,7 +683,7 @@ int strata_analysis_run(MPI_Comm comm, const strata_dataset *ds,
                         double s = 0.0;
                         for (int64_t i = 0; i < n; i++) s += all[i];
                         out[0][l] = s / (double)n;
-                        out[1][l] = percentile(all, n, 50);
+                        out[1][l] = strata_percentile(all, n, 50);
                         out[2][l] = hits[0] / (double)ds->n_total;
                         out[3][l] = hits[1] / (double)ds->n_total;
                     }

@@ -62,29 +62,6 @@ int strata_nll_read(const char *archive, strata_nll_data *d)
     return 1;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* numpy.percentile(v, q) with the default linear method; v sorted, n >= 1 */
-static double percentile(const double *v, int n, double q)
-{
-    double h = (n - 1) * q / 100.0;
-    int lo = (int)floor(h);
-    if (lo >= n - 1) return v[n - 1];
-    return v[lo] + (h - lo) * (v[lo + 1] - v[lo]);
-}
-
 /* mean of x [n], and with B > 0 the bootstrap interval into iv[2] */
 static double mean_and_interval(const double *x, int64_t n, int B, uint64_t seed, double iv[2])
 {
@@ -96,12 +73,11 @@ static double mean_and_interval(const double *x, int64_t n, int B, uint64_t seed
         uint64_t state = seed;
         for (int b = 0; b < B; b++) {
             double t = 0;
-            for (int64_t i = 0; i < n; i++) t += x[splitmix64(&state) % (uint64_t)n];
+            for (int64_t i = 0; i < n; i++) t += x[strata_splitmix64(&state) % (uint64_t)n];
             means[b] = t / (double)n;
         }
-        qsort(means, (size_t)B, sizeof(double), cmp_double);
-        iv[0] = percentile(means, B, 2.5);
-        iv[1] = percentile(means, B, 97.5);
+        iv[0] = strata_percentile(means, B, 2.5);
+        iv[1] = strata_percentile(means, B, 97.5);
         free(means);
     }
     return n > 0 ? s / (double)n : NAN;

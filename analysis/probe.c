@@ -13,20 +13,12 @@
 #include "strata.h"
 
 /* ---- folds ------------------------------------------------------------------------------ */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Seeded Fisher-Yates over idx[0..n). */
 static void shuffle(int64_t *idx, int64_t n, uint64_t seed)
 {
     uint64_t state = seed;
     for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)(splitmix64(&state) % (uint64_t)(i + 1));
+        int64_t j = (int64_t)(strata_splitmix64(&state) % (uint64_t)(i + 1));
         int64_t t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;

@@ -35,22 +35,14 @@ static void usage(FILE *out)
 }
 
 /* ---- a small seeded generator (splitmix64), one stream per sample ------------------------ */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static unsigned pick(uint64_t *state, unsigned n)
 {
-    return (unsigned)(splitmix64(state) % n);
+    return (unsigned)(strata_splitmix64(state) % n);
 }
 
 static double uniform(uint64_t *state)
 {
-    return (splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
+    return (strata_splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 static int make_dir(const char *path)
@@ -95,7 +87,7 @@ static synthetic_sample synthetic_draw_labels(uint64_t seed, long index, int siz
     s.cx = size * (1 + 2 * (s.position % 3)) / 6.0 + (uniform(&state) - 0.5) * size / 16.0;
     s.cy = size * (1 + 2 * (s.position / 3)) / 6.0 + (uniform(&state) - 0.5) * size / 16.0;
     s.template_index = pick(&state, 4);
-    s.noise_state = splitmix64(&state);
+    s.noise_state = strata_splitmix64(&state);
     return s;
 }
 
@@ -297,7 +289,7 @@ static int mkdata_coco(const char *captions_path, const char *images_dir, const 
     /* seeded Fisher-Yates over the images with captions; keep the first n, in id order */
     uint64_t state = seed * 0xD1B54A32D192ED03ull + 7;
     for (long i = usable - 1; i > 0; i--) {
-        long j = (long)(splitmix64(&state) % (uint64_t)(i + 1));
+        long j = (long)(strata_splitmix64(&state) % (uint64_t)(i + 1));
         long t = order[i];
         order[i] = order[j];
         order[j] = t;
@@ -325,7 +317,7 @@ static int mkdata_coco(const char *captions_path, const char *images_dir, const 
     for (long k = 0; k < n && rc == 0; k++) {
         const coco_image *im = &images[order[k]];
         uint64_t cstate = seed * 0x9E3779B97F4A7C15ull + (uint64_t)im->id;
-        const coco_caption *cap = &caps[im->first + (long)(splitmix64(&cstate) % (uint64_t)im->count)];
+        const coco_caption *cap = &caps[im->first + (long)(strata_splitmix64(&cstate) % (uint64_t)im->count)];
         /* COCO captions carry stray spaces and newlines: trim them */
         const char *b = cap->caption, *e = b + strlen(b);
         while (*b == ' ' || *b == '\n' || *b == '\t' || *b == '\r') b++;

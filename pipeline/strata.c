@@ -5,6 +5,7 @@
 #include "commands.h"
 
 #include <errno.h>
+#include <math.h>
 #include <hdf5.h>
 #include <mpi.h>
 #include <openssl/evp.h>
@@ -156,6 +157,29 @@ double strata_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+uint64_t strata_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double strata_percentile(double *v, int64_t n, double q)
+{
+    qsort(v, (size_t)n, sizeof(double), compare_double);
+    double pos = q / 100.0 * (double)(n - 1); /* numpy: quantile * (n - 1) */
+    int64_t lo = (int64_t)floor(pos);
+    if (lo >= n - 1) return v[n - 1];
+    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
 }
 
 char *strata_read_file(const char *path, size_t *len_out)

@@ -52,6 +52,11 @@ int strata_mul_size(size_t a, size_t b, size_t *out);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 double strata_now(void); /* monotonic seconds */
+/* splitmix64 (Steele, Lea & Flood 2014): advances *state, returns the next 64 random bits.
+ * The one seeded generator of strata (folds, bootstrap, sampling, synthetic data). */
+uint64_t strata_splitmix64(uint64_t *state);
+/* numpy.percentile(v, q) with its default linear method; sorts v [n >= 1] in place. */
+double strata_percentile(double *v, int64_t n, double q);
 /* Reads a whole file into a NUL-terminated buffer; returns NULL with strata_error set. */
 char *strata_read_file(const char *path, size_t *len_out);
 /* Hex sha256 (65 bytes incl. NUL) of a buffer / of a file. File variant returns -1 on error. */

@@ -73,14 +73,6 @@ int64_t strata_pool_rows(strata_pool pool, int64_t n_positions)
     }
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static int compare_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
@@ -96,7 +88,7 @@ int strata_pool_sample_positions(int k, int n, uint64_t seed, int *out)
     uint64_t state = seed;
     for (int i = 0; i < m; i++) {
         /* j uniform in [i, n): modulo bias is below 2^-32 for any n that fits an int */
-        int j = i + (int)(splitmix64(&state) % (uint64_t)(n - i));
+        int j = i + (int)(strata_splitmix64(&state) % (uint64_t)(n - i));
         int t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;

@@ -261,11 +261,11 @@ struct catalog {
     int n_streams;
 };
 
-/* Groups under /<model> that hold pairs of streams, not a stream. */
+/* Groups under /<model> that are not a stream: pairs of streams, and the caption NLL. */
 static int is_pair_group(const char *name)
 {
     static const char *pair_groups[] = {"cka", "cka_unbiased", "overlap", "overlap_matrix",
-                                        "alignment"};
+                                        "alignment", "nll"};
     for (int i = 0; i < (int)(sizeof pair_groups / sizeof pair_groups[0]); i++)
         if (strcmp(name, pair_groups[i]) == 0) return 1;
     return 0;
@@ -446,6 +446,118 @@ static void probe_figure(hid_t file, const struct catalog *c, struct fig_list *o
         free((char *)metrics[i].candidates);
         free((char *)metrics[i].title);
     }
+}
+
+/* ---- per-archive scalars: the caption NLL --------------------------------------------------- */
+/* A [want] dataset (1 read, 0 absent, -1 another shape: noted as skipped). */
+static int read_exact(hid_t file, struct fig_list *out, const char *path, size_t want,
+                      double *values)
+{
+    double *data = NULL;
+    size_t dims[2];
+    int rc = fig_h5_read(file, path, 1, dims, &data);
+    if (rc == 1 && dims[0] != want) rc = -1;
+    if (rc == 1) memcpy(values, data, want * sizeof(double));
+    if (rc < 0) add_skip(out, fig_printf("nll: %s is not a [%zu] dataset; left out", path, want));
+    free(data);
+    return rc;
+}
+
+/* A point at x = category on panel p: value from src (a [1] dataset, or "PATH@attr"), with the
+ * interval [2] dataset iv_src when it is there. */
+static void add_point(hid_t file, struct fig_list *out, struct fig_panel *p, const char *src,
+                      const char *iv_src, const char *label, int colour, int category)
+{
+    double y, iv[2];
+    const char *at = strchr(src, '@');
+    int rc;
+    if (at) {
+        char obj[1100];
+        snprintf(obj, sizeof obj, "%.*s", (int)(at - src), src);
+        rc = fig_h5_attr_double(file, obj, at + 1, &y);
+        if (rc < 0) add_skip(out, fig_printf("nll: attribute %s is not a number; left out", src));
+    } else {
+        rc = read_exact(file, out, src, 1, &y);
+    }
+    if (rc != 1) return;
+    p->series = strata_realloc(p->series, (size_t)(p->n_series + 1) * sizeof(struct fig_series));
+    struct fig_series *s = &p->series[p->n_series++];
+    memset(s, 0, sizeof *s);
+    s->label = strata_strdup(label);
+    s->colour = colour;
+    s->n = 1;
+    s->layer = strata_malloc(sizeof(double));
+    s->layer[0] = category;
+    s->depth_l = 1;
+    s->y = strata_malloc(sizeof(double));
+    s->y[0] = y;
+    s->src_y = strata_strdup(src);
+    if (iv_src && read_exact(file, out, iv_src, 2, iv) == 1) {
+        s->lo = strata_malloc(sizeof(double));
+        s->hi = strata_malloc(sizeof(double));
+        s->lo[0] = iv[0];
+        s->hi[0] = iv[1];
+        s->src_lo = fig_printf("%s[0]", iv_src);
+        s->src_hi = fig_printf("%s[1]", iv_src);
+    }
+}
+
+/* Caption NLL (strata analyze on archives of `extract --nll`, analysis/nll.h): one point per
+ * archive (model group), labelled with its model and interventions; panels: the mean NLL, its
+ * paired change from --nll-baseline, and the FLOPs per sample the interventions save
+ * (extract's estimate). Intervals are the bootstrap ones, when analyze had --bootstrap. */
+static void nll_figure(hid_t file, const struct catalog *c, struct fig_list *out)
+{
+    struct figure *f = add_figure(out, strata_strdup("nll"),
+                                  strata_strdup("Caption NLL under interventions"),
+                                  strata_strdup("teacher-forced caption NLL given the image and "
+                                                "prompt per archive (one point per model and "
+                                                "intervention), its paired change from the "
+                                                "baseline archive and the FLOPs per sample the "
+                                                "intervention saves (an estimate); whiskers: "
+                                                "bootstrap 95% intervals"),
+                                  FIG_POINTS);
+    add_panel(f, "mean caption NLL", "NLL (nats)");
+    add_panel(f, "change from the baseline", "ΔNLL (nats)");
+    add_panel(f, "FLOPs saved per sample (estimate)", "FLOPs");
+    f->panels[1].zero_line = 1;
+    f->panels[2].ymin = 0;
+    int category = 0;
+    for (int m = 0; m < c->n_models; m++) {
+        char base[1100];
+        snprintf(base, sizeof base, "/%s/nll", c->models[m]);
+        if (!fig_h5_exists(file, base)) continue;
+        char interventions[1024];
+        if (fig_h5_attr_string(file, base, "interventions", interventions, sizeof interventions) != 1)
+            interventions[0] = '\0';
+        char *label = fig_printf("%s · %s", c->labels[m],
+                                 interventions[0] ? interventions : "no intervention");
+        char *src = fig_printf("%s/mean", base), *iv = fig_printf("%s/mean_interval", base);
+        int before = f->panels[0].n_series;
+        add_point(file, out, &f->panels[0], src, iv, label, m, category);
+        free(src);
+        free(iv);
+        if (f->panels[0].n_series == before) { /* no mean: nothing else of this archive */
+            free(label);
+            continue;
+        }
+        src = fig_printf("%s/delta_mean", base);
+        iv = fig_printf("%s/delta_interval", base);
+        if (fig_h5_exists(file, src)) add_point(file, out, &f->panels[1], src, iv, label, m, category);
+        free(src);
+        free(iv);
+        src = fig_printf("%s@flops_saved_per_sample", base);
+        double flops;
+        if (fig_h5_attr_double(file, base, "flops_saved_per_sample", &flops) == 1)
+            add_point(file, out, &f->panels[2], src, NULL, label, m, category);
+        free(src);
+        free(label);
+        category++;
+    }
+    if (category > 0 && f->panels[1].n_series == 0)
+        add_skip(out, strata_strdup("nll: no /<model>/nll/delta_mean (strata analyze "
+                                    "--nll-baseline); the change panel is left out"));
+    prune_figure(out, "no /<model>/nll/mean dataset (strata extract --nll, then strata analyze)");
 }
 
 static int estimator_rank(const char *est)
@@ -880,6 +992,7 @@ int fig_collect(hid_t file, struct fig_list *out)
     consecutive_cosine_figure(file, &c, out);
     gride_scaling_figure(file, &c, out);
     probe_figure(file, &c, out);
+    nll_figure(file, &c, out);
     catalog_free(&c);
     return 0;
 }

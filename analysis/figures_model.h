@@ -27,7 +27,8 @@ struct fig_panel {
     char *title;
     char *ylabel;
     int logy;
-    double ymin, ymax; /* fixed y range, NAN for automatic */
+    double ymin, ymax; /* fixed y range, NAN for automatic (FIG_POINTS: ymin only) */
+    int zero_line;     /* FIG_POINTS: a dashed line at y = 0 (a change from a baseline) */
     struct fig_series *series;
     int n_series;
 };
@@ -56,14 +57,17 @@ struct fig_scaling {
     char *src_layer;     /* "PATH@layers", or NULL: the row index */
 };
 
-enum { FIG_LINES, FIG_HEATMAP, FIG_SCALING };
+/* FIG_POINTS: panels of one point per series (a category on x, e.g. one archive's intervention)
+ * with an optional interval whisker; series->n is 1, series->layer[0] the category's x position
+ * (0, 1, ...), series->label its tick label, src_y may be "PATH@attr" (a scalar attribute). */
+enum { FIG_LINES, FIG_HEATMAP, FIG_SCALING, FIG_POINTS };
 
 struct figure {
     char *name;     /* file stem, [A-Za-z0-9_.-] only */
     char *title;
     char *shows;    /* one sentence for the index */
     int kind;
-    struct fig_panel *panels; /* FIG_LINES; FIG_SCALING: titles and labels only */
+    struct fig_panel *panels; /* FIG_LINES, FIG_POINTS; FIG_SCALING: titles and labels only */
     int n_panels;
     struct fig_scaling *scaling; /* FIG_SCALING: [n_panels] */
     struct fig_heatmap heat;  /* FIG_HEATMAP */

@@ -82,10 +82,28 @@ static double plot_in(const struct figure *fig)
     return fig->n_panels >= 4 ? PLOT_MANY_IN : PLOT_IN;
 }
 
+/* Point figures: the category labels are tick labels under the last panel, turned upright (at
+ * most POINT_LABEL_MAX characters; slanted ones would run off the left edge), so the bottom
+ * margin grows with the longest (0.042 in per character at 9 pt). */
+#define POINT_LABEL_MAX 44
+static double points_bottom_in(const struct figure *fig)
+{
+    size_t longest = 0;
+    for (int p = 0; p < fig->n_panels; p++)
+        for (int s = 0; s < fig->panels[p].n_series; s++) {
+            size_t len = strlen(fig->panels[p].series[s].label);
+            if (len > longest) longest = len;
+        }
+    if (longest > POINT_LABEL_MAX) longest = POINT_LABEL_MAX;
+    return 0.8 + 0.042 * (double)longest;
+}
+
 static double figure_height_in(const struct figure *fig)
 {
     if (fig->kind == FIG_HEATMAP) return 3.1;
-    double h = TITLE_IN + (fig->kind == FIG_SCALING ? 0 : legend_in(fig)) + BOTTOM_IN;
+    double h = TITLE_IN + BOTTOM_IN;
+    if (fig->kind == FIG_LINES) h += legend_in(fig);
+    if (fig->kind == FIG_POINTS) h += points_bottom_in(fig) - BOTTOM_IN;
     for (int p = 0; p < fig->n_panels; p++)
         h += panel_title_in(&fig->panels[p]) + plot_in(fig) + (p > 0 ? GAP_IN : 0);
     return h;
@@ -149,29 +167,39 @@ static void dat_header(FILE *out, const struct figure *fig, const char *results_
           out);
 }
 
+/* One line over depth (columns layer, depth, y[, lo, hi]), or for FIG_POINTS one point
+ * (columns category, y[, lo, hi]). */
 static void write_series(FILE *out, int block, const struct fig_panel *p,
-                         const struct fig_series *s)
+                         const struct fig_series *s, int point)
 {
     fprintf(out, "# block %d: panel '", block);
     put_text(out, p->title[0] ? p->title : p->ylabel);
-    fputs("', line '", out);
+    fputs(point ? "', point '" : "', line '", out);
     put_text(out, s->label);
-    fputs("'\n# column 1: layer = ", out);
-    put_text(out, s->src_layer ? s->src_layer : "row index");
-    fprintf(out, "\n# column 2: depth = column 1 / %.10g\n# column 3: ", s->depth_l);
+    int col = 1;
+    if (point) {
+        fprintf(out, "'\n# column %d: category = %g", col++, s->layer[0]);
+    } else {
+        fprintf(out, "'\n# column %d: layer = ", col++);
+        put_text(out, s->src_layer ? s->src_layer : "row index");
+        fprintf(out, "\n# column %d: depth = column 1 / %.10g", col++, s->depth_l);
+    }
+    fprintf(out, "\n# column %d: ", col++);
     put_text(out, s->src_y);
     if (s->lo) {
-        fputs("\n# column 4: ", out);
+        fprintf(out, "\n# column %d: ", col++);
         put_text(out, s->src_lo);
-        fputs("\n# column 5: ", out);
+        fprintf(out, "\n# column %d: ", col++);
         put_text(out, s->src_hi);
     }
     fputc('\n', out);
     for (size_t i = 0; i < s->n; i++) {
         put_number(out, s->layer[i]);
         fputc(' ', out);
-        put_number(out, s->layer[i] / s->depth_l);
-        fputc(' ', out);
+        if (!point) {
+            put_number(out, s->layer[i] / s->depth_l);
+            fputc(' ', out);
+        }
         put_number(out, s->y[i]);
         if (s->lo) {
             fputc(' ', out);
@@ -267,7 +295,8 @@ int fig_write_dat(const struct figure *fig, const char *dir, const char *results
         int block = 0;
         for (int p = 0; p < fig->n_panels; p++)
             for (int s = 0; s < fig->panels[p].n_series; s++)
-                write_series(out, block++, &fig->panels[p], &fig->panels[p].series[s]);
+                write_series(out, block++, &fig->panels[p], &fig->panels[p].series[s],
+                             fig->kind == FIG_POINTS);
     }
     return close_out(out, path);
 }
@@ -380,6 +409,24 @@ static int wide_range(const struct fig_panel *panel)
     return max > 0 && max / min >= 20;
 }
 
+/* The stacked panels of a line, scale or point figure: one multiplot under the title, and
+ * per panel fixed margins (top_in: inches used above it, advanced past it). */
+static void gp_multiplot(FILE *out, const struct figure *fig)
+{
+    fputs("set multiplot title ", out);
+    put_quoted(out, fig->title);
+    fputs("\n", out);
+}
+
+static void gp_panel_margins(FILE *out, const struct figure *fig, int p, double *top_in)
+{
+    double height = figure_height_in(fig);
+    *top_in += panel_title_in(&fig->panels[p]) + (p > 0 ? GAP_IN : 0);
+    fprintf(out, "\n# panel %d\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n", p,
+            1 - *top_in / height, 1 - (*top_in + plot_in(fig)) / height);
+    *top_in += plot_in(fig);
+}
+
 static void gp_series_style(FILE *out, const struct fig_series *series)
 {
     int dash = series->dash % (int)(sizeof dash_types / sizeof dash_types[0]);
@@ -406,17 +453,12 @@ static void gp_lines(FILE *out, const struct figure *fig)
             "set key at screen 0.5, screen %.4f center top horizontal maxcols %d maxrows %d "
             "reverse Left samplen 2.5 spacing 0.95 width 1 font ',8'\n",
             LEFT_FRACTION, RIGHT_FRACTION, 1 - (TITLE_IN - 0.04) / height, columns, rows);
-    fputs("set multiplot title ", out);
-    put_quoted(out, fig->title);
-    fputs("\n", out);
+    gp_multiplot(out, fig);
     double top_in = TITLE_IN + legend_in(fig);
     int block = 0;
     for (int p = 0; p < fig->n_panels; p++) {
         const struct fig_panel *panel = &fig->panels[p];
-        top_in += panel_title_in(panel) + (p > 0 ? GAP_IN : 0);
-        fprintf(out, "\n# panel %d\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n", p,
-                1 - top_in / height, 1 - (top_in + plot_in(fig)) / height);
-        top_in += plot_in(fig);
+        gp_panel_margins(out, fig, p, &top_in);
         int has_interval = 0;
         for (int s = 0; s < panel->n_series; s++) has_interval |= panel->series[s].lo != NULL;
         fputs("set title ", out);
@@ -500,17 +542,12 @@ static void gp_scaling(FILE *out, const struct figure *fig)
             RIGHT_FRACTION - 0.15, BOTTOM_IN / height,
             1 - (TITLE_IN + PANEL_TITLE_IN + BOTTOM_IN) / height, LEFT_FRACTION,
             RIGHT_FRACTION - 0.19);
-    fputs("set multiplot title ", out);
-    put_quoted(out, fig->title);
-    fputs("\n", out);
+    gp_multiplot(out, fig);
     double top_in = TITLE_IN;
     int block = 0;
     for (int p = 0; p < fig->n_panels; p++) {
         const struct fig_panel *panel = &fig->panels[p];
-        top_in += panel_title_in(panel) + (p > 0 ? GAP_IN : 0);
-        fprintf(out, "\n# panel %d\nset tmargin at screen %.4f\nset bmargin at screen %.4f\n", p,
-                1 - top_in / height, 1 - (top_in + plot_in(fig)) / height);
-        top_in += plot_in(fig);
+        gp_panel_margins(out, fig, p, &top_in);
         fputs("set title ", out);
         put_quoted(out, panel->title);
         fputs("\nset ylabel ", out);
@@ -528,6 +565,99 @@ static void gp_scaling(FILE *out, const struct figure *fig)
     fputs("unset multiplot\n", out);
 }
 
+/* Categories (x = 0, 1, ...) and their labels: every series of every panel, by position. */
+static int point_categories(const struct figure *fig, const char **labels, int max)
+{
+    int n = 0;
+    for (int p = 0; p < fig->n_panels; p++)
+        for (int s = 0; s < fig->panels[p].n_series; s++) {
+            int x = (int)fig->panels[p].series[s].layer[0];
+            if (x < 0 || x >= max) continue;
+            labels[x] = fig->panels[p].series[s].label;
+            if (x + 1 > n) n = x + 1;
+        }
+    return n;
+}
+
+static void gp_points(FILE *out, const struct figure *fig)
+{
+    const char *labels[256] = {0};
+    int n = point_categories(fig, labels, 256);
+    fputs("# Okabe-Ito colour-blind-safe palette: one colour per model\n", out);
+    for (int i = 0; i < n_colours; i++) fprintf(out, "c%d = '%s'\n", i, okabe_ito[i]);
+    fprintf(out,
+            "set grid ytics lc rgb '#d9d9d9' lw 0.5\n"
+            "set xrange [-0.5:%d.5]\nset tics nomirror\nset border 3\nunset key\n"
+            "set bars small\n"
+            "# Panels share the category axis; margins are fixed so the plot areas line up.\n"
+            "set lmargin at screen %.4f\nset rmargin at screen %.4f\n",
+            n - 1, LEFT_FRACTION, RIGHT_FRACTION);
+    gp_multiplot(out, fig);
+    double top_in = TITLE_IN;
+    int block = 0;
+    for (int p = 0; p < fig->n_panels; p++) {
+        const struct fig_panel *panel = &fig->panels[p];
+        int last = p == fig->n_panels - 1;
+        gp_panel_margins(out, fig, p, &top_in);
+        int has_interval = 0;
+        for (int s = 0; s < panel->n_series; s++) has_interval |= panel->series[s].lo != NULL;
+        fputs("set title ", out);
+        char *title = has_interval ? fig_printf("%s, whiskers: interval", panel->title)
+                                   : strata_strdup(panel->title);
+        put_quoted(out, title);
+        free(title);
+        fputs("\nset ylabel ", out);
+        put_quoted(out, panel->ylabel);
+        /* tick labels (model · interventions) under the last panel only */
+        fputs(last ? "\nset xtics rotate by 90 right (" : "\nset xtics (", out);
+        for (int x = 0; x < n; x++) {
+            fputs(x ? ", " : "", out);
+            if (!last || !labels[x]) {
+                fputs("''", out);
+            } else if (strlen(labels[x]) > POINT_LABEL_MAX) {
+                char *cut = fig_printf("%.*s...", POINT_LABEL_MAX - 3, labels[x]);
+                put_quoted(out, cut);
+                free(cut);
+            } else {
+                put_quoted(out, labels[x]);
+            }
+            fprintf(out, " %d", x);
+        }
+        fputs(")\n", out);
+        /* offsets (top, bottom) keep the points clear of the frame */
+        if (isfinite(panel->ymin))
+            fprintf(out, "set yrange [%g:*]\nset offsets 0, 0, graph 0.08, 0\n", panel->ymin);
+        else
+            fputs("set yrange [*:*]\nset offsets 0, 0, graph 0.08, graph 0.08\n", out);
+        fputs(last ? "set xlabel 'archive (model · interventions)'\n" : "unset xlabel\n", out);
+        fputs(panel->zero_line ? "plot 0 with lines lc rgb '#888888' dt 2 notitle" : "plot ", out);
+        for (int s = 0; s < panel->n_series; s++, block++) {
+            const struct fig_series *series = &panel->series[s];
+            if (s > 0 || panel->zero_line) fputs(", \\\n     ", out);
+            int c = series->colour % n_colours;
+            if (series->lo) /* the interval as a shaded box, the whisker and the point on it */
+                fprintf(out,
+                        "'%s.dat' index %d using 1:2:($1-0.2):($1+0.2):3:4 with boxxyerror "
+                        "fs transparent solid 0.3 noborder lc rgb c%d notitle, \\\n     "
+                        "'%s.dat' index %d using 1:2:3:4 with yerrorbars lc rgb c%d lw 2 pt 7 "
+                        "ps 1.6*ps notitle",
+                        fig->name, block, c, fig->name, block, c);
+            else if (panel->ymin == 0) /* a count from zero: a bar */
+                fprintf(out,
+                        "'%s.dat' index %d using 1:2:(0.4) with boxes fs solid 0.8 noborder "
+                        "lc rgb c%d notitle",
+                        fig->name, block, c);
+            else
+                fprintf(out,
+                        "'%s.dat' index %d using 1:2 with points lc rgb c%d pt 7 ps 1.6*ps "
+                        "notitle",
+                        fig->name, block, c);
+        }
+        fputs("\n", out);
+    }
+    fputs("unset multiplot\n", out);
+}
+
 int fig_write_gp(const struct figure *fig, const char *dir, const char *results_path)
 {
     char path[4096];
@@ -538,6 +668,8 @@ int fig_write_gp(const struct figure *fig, const char *dir, const char *results_
         gp_heatmap(out, fig);
     else if (fig->kind == FIG_SCALING)
         gp_scaling(out, fig);
+    else if (fig->kind == FIG_POINTS)
+        gp_points(out, fig);
     else
         gp_lines(out, fig);
     return close_out(out, path);

@@ -10,3 +10,5 @@ strata_set_env(test_interventions_cuda)
 # `strata extract --nll --intervene` end to end (2 ranks) vs transformers hooks
 # (tests/golden/interventions/extract_nll.h5)
 strata_py_test(test_extract_nll golden/test_extract_nll.py)
+# The worked example (jobs/examples/interventions.sh) as README shows it
+strata_py_test(test_example_interventions golden/test_example_interventions.py)

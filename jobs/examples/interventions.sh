@@ -8,7 +8,8 @@
 #   - inject at layer k: the projector output enters block k, image tokens bypass blocks < k
 #     (--intervene inject:k, k = L/2);
 # then `strata analyze --nll-baseline` (mean NLL, its paired change, bootstrap intervals:
-# /<model>/nll/... in results.h5) and a one-line summary per run.
+# /<model>/nll/... in results.h5), a one-line summary per run, and the figure of it
+# (`strata figures --only nll`: OUT_DIR/figures/nll.{pdf,png}).
 #   jobs/examples/interventions.sh [OUT_DIR]   (default demo/interventions; N samples, NP ranks)
 # Environment: STRATA_BIN (default ROOT/build/strata), N (default 64), NP (default 2), PYTHON
 # (with h5py, for the summary; default python3).
@@ -53,3 +54,4 @@ with h5py.File(sys.argv[1], "r") as f:
         print(f"{iv:24s} mean NLL {g['mean'][0]:9.3f}  change {g['delta_mean'][0]:+8.3f} "
               f"[{lo:+.3f}, {hi:+.3f}] over {int(g['n_paired'][0])} samples")
 PY
+"$strata" figures "$out/results.h5" --out "$out/figures" --only nll

@@ -3,7 +3,9 @@
 io/results.h (format v1, as `strata analyze` writes it), for the figures tests: two models (a VLM
 with image + caption streams, its base LLM with the caption stream only), curves with the shapes
 the papers report (an ID hump in intermediate layers, CKA decaying away from the diagonal,
-alignment rising with depth). One deliberate difference: the base LLM's stream group has no
+alignment rising with depth), and the caption NLL of `extract --nll` archives (the VLM with an
+intervention, a bootstrap interval and a change from a baseline; the base LLM with neither).
+One deliberate difference: the base LLM's stream group has no
 `layers` attribute, to exercise the reader's fallback (layer = row index).
 
 usage: make_results.py OUT.h5 [--no-id] [--seed S]
@@ -123,6 +125,27 @@ def main():
         f[f"{cross}/cka_unbiased/caption"] = cka_matrix(rng, n, m, 0.4) * 0.85
         f[f"{cross}/overlap/caption"] = cka_matrix(rng, n, m, 0.3) * 0.5
         f[f"{cross}/overlap/caption"].attrs["k"] = np.int64(30)
+        # caption NLL (analysis/nll.h): the VLM with a skip-ffn intervention, its change from a
+        # baseline and bootstrap intervals; the LLM with a plain mean only (no --nll-baseline,
+        # no --bootstrap)
+        g = f.create_group(f"{vlm}/nll")
+        g.attrs["interventions"] = "skip-ffn:4-15"
+        g.attrs["flops_saved_per_sample"] = 1.25e9
+        g.attrs["baseline"] = "baseline.h5"
+        g.attrs["n_bootstrap"] = np.int64(200)
+        g.attrs["seed"] = np.int64(1)
+        mean, delta = rng.uniform(40.0, 60.0), rng.uniform(0.5, 3.0)
+        g["mean"] = [mean]
+        g["n_used"] = [250.0]
+        g["mean_interval"] = [mean - rng.uniform(1, 3), mean + rng.uniform(1, 3)]
+        g["delta_mean"] = [delta]
+        g["n_paired"] = [250.0]
+        g["delta_interval"] = [delta - rng.uniform(0.1, 0.4), delta + rng.uniform(0.1, 0.4)]
+        g = f.create_group(f"{llm}/nll")
+        g.attrs["interventions"] = ""
+        g.attrs["flops_saved_per_sample"] = 0.0
+        g["mean"] = [rng.uniform(30.0, 50.0)]
+        g["n_used"] = [256.0]
         if args.no_id:
             for stream in (f"{vlm}/image", f"{vlm}/caption", f"{llm}/caption"):
                 del f[f"{stream}/id"]

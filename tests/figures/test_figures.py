@@ -125,6 +125,19 @@ def check_block(h5, name, spec, data, used):
                     want = attr
                 check(close(got, want), where)
                 used.add(f"{obj}@{attr_name}")
+        elif m := re.fullmatch(r"category = (\d+)", s):  # a point figure's x position
+            check(close(got, np.full(len(got), float(m.group(1)))), where)
+        elif m := re.fullmatch(r"(/\S+)@(\w+)", s):  # a scalar attribute
+            obj, attr_name = m.group(1), m.group(2)
+            check(obj in h5 and attr_name in h5[obj].attrs, f"{where}: no such attribute")
+            if obj in h5 and attr_name in h5[obj].attrs:
+                check(close(got, np.full(len(got), float(h5[obj].attrs[attr_name]))), where)
+                used.add(s)
+        elif m := re.fullmatch(r"(/\S+)\[(\d+)\]", s):  # one element of a 1-D dataset
+            ds = dataset(h5, m.group(1))
+            used.add(m.group(1))
+            if ds is not None:
+                check(ds.ndim == 1 and close(got, np.full(len(got), ds[int(m.group(2))])), where)
         elif m := re.fullmatch(r"layer = (\d+)", s):
             check(close(got, np.full(len(got), float(m.group(1)))), where)
         elif s == "n1 = 2 ** row index":
@@ -173,8 +186,10 @@ def check_block(h5, name, spec, data, used):
             check(False, f"{where}: unknown column spec")
 
 
-# Not drawn: raw spectra, per-layer counts, the distances of the GRIDE scales (io/results.h).
-NOT_DRAWN = re.compile(r".*/(spectrum|explained_variance|id/n_\w+|id/gride_scaling_r)$")
+# Not drawn: raw spectra, per-layer counts, the distances of the GRIDE scales, the NLL's sample
+# counts (io/results.h, analysis/nll.h).
+NOT_DRAWN = re.compile(r".*/(spectrum|explained_variance|id/n_\w+|id/gride_scaling_r|"
+                       r"nll/n_used|nll/n_paired)$")
 
 
 def drawn_datasets(h5):
@@ -191,7 +206,7 @@ def drawn_datasets(h5):
 
 MATRIX_GROUPS = {"cka": ("cka", "cka"), "cka_unbiased": ("cka_unbiased", "cka_unbiased"),
                  "overlap_matrix": ("overlap_matrix", "overlap")}  # prefix: (model, cross group)
-PAIR_GROUPS = ("cka", "cka_unbiased", "overlap", "overlap_matrix", "alignment")
+PAIR_GROUPS = ("cka", "cka_unbiased", "overlap", "overlap_matrix", "alignment", "nll")
 
 
 def expected_figures(h5):
@@ -214,6 +229,8 @@ def expected_figures(h5):
             names.add("overlap")
         if "alignment" in h5[model]:
             names.add("alignment")
+        if "nll" in h5[model] and "mean" in h5[f"{model}/nll"]:
+            names.add("nll")
         for s in streams:
             g = h5[f"{model}/{s}"]
             if "effective_rank" in g or "participation_ratio" in g:
@@ -238,6 +255,19 @@ def check_style(h5, name, gp, blocks):
     groups = [m for m in h5 if m != "cross"]
     models = {h5[m].attrs.get("model_name", m) for m in groups} | set(groups)
     check("set xlabel '" in gp and "set ylabel '" in gp, f"{name}.gp: unlabelled axes")
+    if name == "nll":  # points, one per archive: tick labels name the model and interventions
+        want = []
+        for m in groups:
+            if "nll" in h5[m] and "mean" in h5[f"{m}/nll"]:
+                iv = h5[f"{m}/nll"].attrs.get("interventions", "")
+                iv = iv.decode() if isinstance(iv, bytes) else iv
+                want.append(f"{h5[m].attrs.get('model_name', m)} · {iv or 'no intervention'}")
+        ticks = re.findall(r"set xtics rotate by 90 right \((.*)\)", gp)
+        got = re.findall(r"'([^']*)' \d+", ticks[-1]) if ticks else []
+        check(got == want, f"{name}.gp: tick labels {got}, expected {want}")
+        colours = set(re.findall(r"c\d = '(#[0-9A-Fa-f]{6})'", gp))
+        check(colours <= OKABE_ITO and colours, f"{name}.gp: colours {colours} not Okabe-Ito")
+        return
     if "with image" in gp or "lc palette" in gp:
         check(all(c in gp for c in VIRIDIS_ENDS), f"{name}.gp: not the viridis map")
         check("set cblabel '" in gp and "unset colorbox" not in gp, f"{name}.gp: no colour bar")
@@ -359,10 +389,12 @@ def case_no_gnuplot():
         check("index.md" not in files, f"{how}: index.md written although nothing rendered")
         check(not any(f.endswith((".png", ".pdf")) for f in files), f"{how}: rendered anyway")
     # A gnuplot that fails, or that exits 0 without writing the file (no cairo terminal).
+    with h5py.File(results, "r") as h5:
+        renders = 2 * len(expected_figures(h5))  # pdf and png of every figure
     for fake in ("/bin/false", "/bin/true"):
         proc = figures(results, os.path.join(out, os.path.basename(fake)),
                        env=dict(os.environ, STRATA_GNUPLOT=fake))
-        check(proc.returncode == 1 and "gnuplot failed on 44 of 44 renders: cka_" in proc.stderr,
+        check(proc.returncode == 1 and f"gnuplot failed on {renders} of {renders} renders: cka_" in proc.stderr,
               f"{fake} as gnuplot: {proc.stderr}")
     # The scripts left behind render later with a real gnuplot, as the message says.
     gnuplot = shutil.which("gnuplot")
@@ -378,6 +410,8 @@ def case_missing():
     with h5py.File(results, "a") as h5:  # take out every alignment and the cross-model CKA
         del h5["llava-hf_llava-tiny/alignment"]
         del h5["cross"]
+        for k in ("delta_mean", "delta_interval", "n_paired"):  # NLL without --nll-baseline
+            del h5[f"llava-hf_llava-tiny/nll/{k}"]
     figdir = os.path.join(out, "figs")
     proc = figures(results, figdir)
     check(proc.returncode == 0, f"exit {proc.returncode} with metrics missing")
@@ -391,6 +425,11 @@ def case_missing():
     for name in ("intrinsic_dimension", "alignment", "cka_cross"):
         check(name in skipped, f"index.md does not list {name} as skipped")
     check("intrinsic_dimension" in proc.stderr, "skip not logged")
+    check("change panel is left out" in skipped, "index.md does not list the NLL change as skipped")
+    with open(os.path.join(figdir, "nll.dat")) as f:
+        nll = f.read()
+    check("/nll/mean" in nll and "delta" not in nll and "panel 'change" not in nll,
+          "nll.dat: the change panel drawn without data, or the mean left out")
     proc = figures(results, os.path.join(out, "only"), "--only", "intrinsic_dimension")
     check(proc.returncode == 1 and "absent" in proc.stderr,
           f"--only on an absent figure: exit {proc.returncode}: {proc.stderr}")

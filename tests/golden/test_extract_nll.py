@@ -8,7 +8,9 @@ before any archive is written. Then `strata analyze --nll-baseline` (2 ranks) on
 /<model>/nll/{mean, n_used, delta_mean, n_paired} equal numpy on the /nll/caption read back with
 h5py (one value set to NaN to check the exclusion), and the bootstrap intervals equal numpy's
 percentiles of the means of the resamples analysis/nll.h documents (splitmix64, reimplemented
-here from its published definition); a baseline without /nll/caption is refused.
+here from its published definition); a baseline without /nll/caption is refused. Last,
+`strata figures --only nll` on those results draws exactly their numbers (each nll.dat block
+against the dataset or attribute its header names, read with h5py).
 Run by ctest: test_extract_nll.py"""
 import os
 import sys
@@ -146,6 +148,39 @@ if check(os.path.exists(res), "analyze wrote no results"):
         check(k in got and np.allclose(got[k], w, rtol=1e-12, atol=1e-12), f"nll/{k}: {got.get(k)} vs {w}")
     check(ga.get("interventions") == "skip-ffn:0-1" and ga.get("n_bootstrap") == B and
           float(ga.get("flops_saved_per_sample", -1)) == flops_archive > 0, f"nll attributes {ga}")
+    # the NLL figure draws exactly these numbers
+    figs = os.path.join(ec.TMP, "nll_figs")
+    p = ec.run(1, ["figures", res, "--out", figs, "--only", "nll", "--format", "png"], expect=None)
+    if check(p.returncode == 0, f"figures --only nll: exit {p.returncode} {p.stderr[-300:]}"):
+        with open(os.path.join(figs, "nll.dat")) as fd:
+            blocks = [b for b in fd.read().split("# block ")[1:]]
+        drawn = set()
+        with h5py.File(res, "r") as f:
+            for b in blocks:
+                lines = b.splitlines()
+                spec = dict(line[len("# column "):].split(": ", 1) for line in lines
+                            if line.startswith("# column "))
+                rows = [line for line in lines[1:] if line.strip() and not line.startswith("#")]
+                row = [float(v) for v in rows[0].split()]
+                check(len(rows) == 1 and len(row) == len(spec), f"nll.dat block {b[:40]!r}")
+                for col, src in spec.items():
+                    if src.startswith("category"):
+                        continue
+                    if "@" in src:
+                        obj, attr = src.split("@")
+                        want = float(f[obj].attrs[attr])
+                    elif src.endswith("]"):
+                        want = f[src[:-3]][int(src[-2])]
+                    else:
+                        want = f[src][0]
+                    drawn.add(src)
+                    check(np.isclose(row[int(col) - 1], want, rtol=1e-9, atol=0),
+                          f"nll.dat {src}: {row[int(col) - 1]} vs {want}")
+        want_drawn = {"/llava_clip_llama/nll/" + k for k in ("mean", "delta_mean")} | \
+            {f"/llava_clip_llama/nll/{k}_interval[{i}]" for k in ("mean", "delta") for i in (0, 1)} | \
+            {"/llava_clip_llama/nll@flops_saved_per_sample"}
+        check(drawn == want_drawn, f"nll figure draws {sorted(drawn)}, expected {sorted(want_drawn)}")
+        check(os.path.getsize(os.path.join(figs, "nll.png")) > 0, "nll.png not rendered")
 # a baseline without /nll/caption is refused
 plain = os.path.join(ec.TMP, "plain.h5")
 ec.run(2, ["extract", "--model", model, "--data", manifest, "--out", plain, "--overwrite",

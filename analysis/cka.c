@@ -9,11 +9,11 @@
  * <K_c, L_c> = ||Xa_c' Xb_c||_F^2 from an allreduced Da x Db cross product (float64). */
 #include "analysis/cka.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/blas_omp.h"
 #include "strata.h"
 
 void strata_cka_init(strata_cka *c, const strata_dataset *ds, int n_pairs, const int (*pairs)[2],
@@ -221,8 +221,7 @@ void strata_cka_feature(MPI_Comm comm, const strata_dataset *ds, const double *m
         if (b != a) center_item(ds, mean, b, xb);
         const double *yb = b != a ? xb : xa;
         /* cross [da][db] = Xa' Xb */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, da, db, (int)n, 1.0, xa, da, yb, db,
-                    0.0, cross, db);
+        strata_gemm_f64(1, 0, da, db, (int)n, 1.0, xa, da, yb, db, 0.0, cross, db);
         STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, cross, da * db, MPI_DOUBLE, MPI_SUM, comm));
         *reduce_bytes += (int64_t)da * db * 8;
         double f = 0.0;

@@ -1,22 +1,21 @@
 /* tile.c — the GEMMs the analysis calls (C = A * B^T, float32 and float64), so that moving the tiles
- * to the compute backend (kernels/backend.h) is one edit. Relies on OpenBLAS's CBLAS. */
-#include <cblas.h>
-
+ * to the compute backend (kernels/backend.h) is one edit. OpenBLAS split over the OpenMP threads
+ * (kernels/cpu/blas_omp.h). */
 #include "analysis/analysis.h"
+#include "kernels/cpu/blas_omp.h"
 
 void strata_tile_gemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                       float *c, int ldc)
 {
     if (m <= 0 || n <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c,
-                ldc);
+    strata_gemm_f32(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 }
 
 void strata_tile_dgemm(int m, int n, int k, const double *a, int lda, const double *b, int ldb,
                        double *c, int ldc)
 {
     if (m <= 0 || n <= 0) return;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+    strata_gemm_f64(0, 1, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
 
 /* Cloned for AVX2 where the CPU has it (the build targets generic x86-64): this loop is the

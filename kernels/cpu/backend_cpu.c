@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/blas_omp.h"
 #include "kernels/ops_math.h"
 #include "strata.h"
 
@@ -112,29 +113,40 @@ static void cpu_gemm(void *ctx, int M, int N, int K, float alpha, const float *A
     cpu_ctx *c = ctx;
     if (M <= 0 || N <= 0) return;
     if (bt == STRATA_TENSOR_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                    A, lda, B, ldb, beta, C, ldc);
+        strata_gemm_f32(0, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     } else {
+        /* Each thread converts and multiplies its own block of output columns (blas_omp.h's
+         * split), in sub-blocks of nb columns that share GEMM_SCRATCH floats between them. */
+        int by_rows, block;
+        int n_blocks = strata_gemm_split(M, N, K, omp_get_max_threads(), &by_rows, &block);
+        if (by_rows) n_blocks = 1, block = N;
         long per_col = K > 0 ? K : 1;
-        int nb = (int)(GEMM_SCRATCH / per_col);
-        if (nb < 64) nb = 64;
-        if (nb > N) nb = N;
-        float *s = grow(&c->scratch, &c->scratch_cap, (size_t)nb * per_col);
+        int nb = (int)(GEMM_SCRATCH / per_col / n_blocks);
+        if (nb < 16) nb = 16;
+        if (nb > block) nb = block;
+        float *scratch = grow(&c->scratch, &c->scratch_cap, (size_t)n_blocks * nb * per_col);
         size_t es = strata_tensor_dtype_size(bt);
-        for (int n0 = 0; n0 < N; n0 += nb) {
-            int n = N - n0 < nb ? N - n0 : nb;
-            if (trans_b) { /* rows n0..n0+n of B [N][ldb] -> s [n][K] */
-#pragma omp parallel for schedule(static) if ((long)n * K > PAR_MIN)
-                for (int j = 0; j < n; j++)
-                    cpu_to_f32(c, s + (long)j * K, (const char *)B + ((size_t)(n0 + j) * ldb) * es, bt, K);
-            } else { /* columns n0..n0+n of B [K][ldb] -> s [K][n] */
-#pragma omp parallel for schedule(static) if ((long)n * K > PAR_MIN)
-                for (int k = 0; k < K; k++)
-                    cpu_to_f32(c, s + (long)k * n, (const char *)B + ((size_t)k * ldb + n0) * es, bt, n);
+        int pool = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static) num_threads(n_blocks) if (n_blocks > 1)
+        for (int blk = 0; blk < n_blocks; blk++) {
+            float *s = scratch + (size_t)blk * nb * per_col;
+            int end = (blk + 1) * block < N ? (blk + 1) * block : N;
+            for (int n0 = blk * block; n0 < end; n0 += nb) {
+                int n = end - n0 < nb ? end - n0 : nb;
+                if (trans_b) /* rows n0..n0+n of B [N][ldb] -> s [n][K] */
+                    for (int j = 0; j < n; j++)
+                        cpu_to_f32(c, s + (long)j * K,
+                                   (const char *)B + ((size_t)(n0 + j) * ldb) * es, bt, K);
+                else /* columns n0..n0+n of B [K][ldb] -> s [K][n] */
+                    for (int k = 0; k < K; k++)
+                        cpu_to_f32(c, s + (long)k * n, (const char *)B + ((size_t)k * ldb + n0) * es,
+                                   bt, n);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, n,
+                            K, alpha, A, lda, s, trans_b ? K : n, beta, C + n0, ldc);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, n, K,
-                        alpha, A, lda, s, trans_b ? K : n, beta, C + n0, ldc);
         }
+        openblas_set_num_threads(pool);
     }
     if (bias) {
 #pragma omp parallel for schedule(static) if ((long)M * N > PAR_MIN)

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cblas.h>
+#include <omp.h>
+
 #include "analysis/analysis.h"
 #include "analysis/nll.h"
 #include "analysis/probe_run.h"
@@ -49,6 +52,8 @@ static void usage(FILE *out)
             "  --samples N           analyse a random subset of N usable samples\n"
             "  --seed S              seed of --samples and --bootstrap (default 1)\n"
             "  --allow-partial       analyse an incomplete archive (its ok samples)\n"
+            "  --threads N           CPU threads per rank (default: OMP_NUM_THREADS, else cores /\n"
+            "                        ranks on the node)\n"
             "  --verbose             per rank: bytes sent by the ring and TSQR, timings\n"
             "Duplicate rows (per layer) are removed before neighbour statistics and counted.\n");
 }
@@ -62,6 +67,7 @@ typedef struct {
     int probe_folds;
     int64_t samples;
     int allow_partial;
+    int threads;
     strata_analysis_options opt;
 } options;
 
@@ -133,9 +139,9 @@ static int parse(int argc, char **argv, options *o)
         } else {
             struct { const char *name; long long lo; } ints[] = {
                 {"--k", 2}, {"--overlap-k", 1}, {"--gride-n1", 1}, {"--gride-range", 2},
-                {"--bootstrap", 0}, {"--samples", 4}, {"--seed", 0}};
+                {"--bootstrap", 0}, {"--samples", 4}, {"--threads", 1}, {"--seed", 0}};
             int which = -1;
-            for (int k = 0; k < 7; k++)
+            for (int k = 0; k < 8; k++)
                 if (strcmp(a, ints[k].name) == 0) which = k;
             if (which < 0) return strata_error_set("unknown option '%s'", a);
             if (parse_int(a, val, ints[which].lo, &v) < 0) return -1;
@@ -146,6 +152,10 @@ static int parse(int argc, char **argv, options *o)
             case 3: o->opt.gride_range = (int)v; break;
             case 4: o->opt.bootstrap = (int)v; break;
             case 5: o->samples = v; break;
+            case 6:
+                if (v > 4096) return strata_error_set("--threads expects 1..4096, got %lld", v);
+                o->threads = (int)v;
+                break;
             default: o->opt.seed = (uint64_t)v; break;
             }
         }
@@ -431,9 +441,10 @@ static int analyze_unit(const options *o, strata_archive_reader **readers, char 
     STRATA_CHECK_MPI(MPI_Allreduce(&kept, &ds.n_total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
     STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, counts, 3, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
     strata_log0("analyzing %lld samples (%lld excluded: status %lld, NaN/Inf %lld, subsample %lld), "
-                "%d matrices, %d ranks", (long long)ds.n_total,
+                "%d matrices, %d ranks x %d threads", (long long)ds.n_total,
                 (long long)(counts[0] + counts[1] + counts[2]), (long long)counts[0],
-                (long long)counts[1], (long long)counts[2], ds.n_items, nranks);
+                (long long)counts[1], (long long)counts[2], ds.n_items, nranks,
+                omp_get_max_threads());
 
     /* model and stream attributes */
     if (rank == 0) {
@@ -559,6 +570,11 @@ int strata_cmd_analyze(int argc, char **argv)
         if (prc > 0) return STRATA_EXIT_OK;
         strata_log0("analyze: %s (see strata analyze --help)", strata_error_get());
         return STRATA_EXIT_USAGE;
+    }
+    int threads = strata_threads_per_rank(MPI_COMM_WORLD, o.threads);
+    if (threads > 0) { /* OpenMP for the kernels, OpenBLAS for LAPACK (TSQR, probes) */
+        omp_set_num_threads(threads);
+        openblas_set_num_threads(threads);
     }
     int rank = strata_rank(), rc = 0;
     strata_archive_reader **readers = strata_calloc((size_t)o.n_archives, sizeof *readers);

@@ -4,6 +4,8 @@
 #ifndef STRATA_COMMANDS_H
 #define STRATA_COMMANDS_H
 
+#include <mpi.h>
+
 int strata_cmd_extract(int argc, char **argv);    /* pipeline/cmd_extract.c */
 int strata_cmd_analyze(int argc, char **argv);    /* pipeline/cmd_analyze.c */
 int strata_cmd_figures(int argc, char **argv);    /* pipeline/cmd_figures.c */
@@ -18,5 +20,9 @@ int strata_cmd_mkarchive(int argc, char **argv);  /* pipeline/cmd_mkarchive.c: s
 
 /* Shared by commands: true if argv[i] is -h or --help. */
 int strata_is_help(const char *arg);
+/* CPU threads for this rank: `requested` when > 0; else 0 (OpenMP's default) when
+ * OMP_NUM_THREADS is set; else the node's cores shared among its ranks (at least 1), so that
+ * several ranks on a node do not oversubscribe it. Collective on comm. */
+int strata_threads_per_rank(MPI_Comm comm, int requested);
 
 #endif

@@ -4,6 +4,7 @@
  * into the round's buffers, write the round, agree on stop/progress. Relies on io/archive.h,
  * model/model.h, loader.h, streams.h. MPI is called from this (the main) thread only. */
 #include "extract.h"
+#include "commands.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -155,11 +156,7 @@ static int setup_backend(run_state *r)
     MPI_Comm_rank(node, &local_rank);
     MPI_Comm_size(node, &local_size);
     MPI_Comm_free(&node);
-    int threads = r->opt->threads;
-    if (threads <= 0 && !getenv("OMP_NUM_THREADS")) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = (int)(cores / local_size > 0 ? cores / local_size : 1);
-    }
+    int threads = strata_threads_per_rank(r->comm, r->opt->threads);
     int n_gpus = strata_cuda_device_count(NULL, 0);
     int device = n_gpus > 0 ? local_rank % n_gpus : 0;
     r->backend = strata_backend_init(r->opt->backend, device, threads);

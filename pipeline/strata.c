@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char error_message[2048];
 
@@ -245,6 +246,19 @@ int strata_sha256_file(const char *path, char out[65])
     if (bad) return strata_error_set("%s: read error", path);
     to_hex(md, n, out);
     return 0;
+}
+
+int strata_threads_per_rank(MPI_Comm comm, int requested)
+{
+    if (requested > 0) return requested;
+    MPI_Comm node;
+    int local_size = 1;
+    STRATA_CHECK_MPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    MPI_Comm_size(node, &local_size);
+    MPI_Comm_free(&node);
+    if (getenv("OMP_NUM_THREADS")) return 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores / local_size > 0 ? (int)(cores / local_size) : 1;
 }
 
 int strata_is_help(const char *arg)

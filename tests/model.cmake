@@ -10,6 +10,11 @@ foreach(fixture llava_clip_llama llava_siglip_qwen2_bf16 llava_clip_full_last mi
 endforeach()
 strata_test(test_model_errors test_model_errors.c)
 strata_test(test_backend_ops test_backend_ops.c)
+# the same on 3 threads: GEMMs split over OpenMP threads (f16/bf16 converted per thread block)
+add_test(NAME test_backend_ops_threads COMMAND test_backend_ops)
+strata_set_env(test_backend_ops_threads)
+set_tests_properties(test_backend_ops_threads PROPERTIES ENVIRONMENT
+  "${strata_test_env};OMP_NUM_THREADS=3;STRATA_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/test_backend_ops_threads")
 add_test(NAME test_backend_ops_cuda COMMAND test_backend_ops cuda)  # exits 77 without a GPU
 strata_set_env(test_backend_ops_cuda)
 strata_py_test(test_mkmodel test_mkmodel.py)

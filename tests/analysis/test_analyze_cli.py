@@ -28,9 +28,9 @@ def check(cond, msg):
         print("FAIL:", msg)
 
 
-def run(np_, *args):
+def run(np_, *args, env=None):
     cmd = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", str(np_), STRATA, "analyze", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
 
 rng = np.random.default_rng(7)
@@ -143,6 +143,25 @@ for k in names:
         scale = 1.0
     ok = np.all((np.abs(a - b) <= 1e-9 * scale) | (np.isnan(a) & np.isnan(b)))
     check(ok, f"np 2 vs np 1: {k}")
+
+# --threads: 3 threads per rank give the np 1 results; by default (no OMP_NUM_THREADS) a rank
+# takes the node's cores shared among its ranks
+t3 = os.path.join(TMP, "cli_threads3.h5")
+p = run(1, A, B, "--out", t3, "--k", 40, "--threads", 3)
+check(p.returncode == 0 and "1 ranks x 3 threads" in p.stderr, f"--threads 3: {p.stderr[-600:]}")
+if p.returncode == 0:
+    R3 = h5py.File(t3, "r")
+    for k in names:
+        a, b = R[k][()], R3[k][()]
+        scale = np.max(np.abs(a)) if "spectrum" in k else np.maximum(np.abs(a), 1e-12)
+        ok = np.all((np.abs(a - b) <= 1e-9 * (1.0 if "/cka" in k else scale)) | (np.isnan(a) & np.isnan(b)))
+        check(ok, f"--threads 3 vs 1 thread: {k}")
+env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+p = run(2, A, "--out", os.path.join(TMP, "cli_threads_default.h5"), "--metrics", "spectrum", env=env)
+want = max(1, os.cpu_count() // 2)
+check(p.returncode == 0 and f"2 ranks x {want} threads" in p.stderr, f"default threads: {p.stderr[-600:]}")
+p = run(1, A, "--out", os.path.join(TMP, "t0.h5"), "--threads", 0)
+check(p.returncode == 2 and "--threads expects an integer >= 1" in p.stderr, f"--threads 0: {p.stderr[-300:]}")
 
 # bytes sent, from --verbose: the ring sends every block P-1 times in total; TSQR log2 P per matrix
 err = outs[2][1]

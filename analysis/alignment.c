@@ -1,6 +1,9 @@
 /* alignment.c — retrieval@1 between paired streams (for each row of A, the row of B with the
  * largest cosine, found over ring tiles of raw rows with one GEMM per pair) and the cosine of
- * paired rows. Cosines use the raw (uncentred) rows, as the IMA score and retrieval do. */
+ * paired rows. Cosines use the raw (uncentred) rows, as the IMA score and retrieval do.
+ * The float32 GEMM only preselects: a row's candidates within twice its rounding bound of the
+ * best get their cosine recomputed in double (strata_row_cosine, a fixed summation order), so
+ * near ties resolve the same whatever the tiling, the number of ranks or the BLAS. */
 #include "analysis/alignment.h"
 
 #include <math.h>
@@ -71,12 +74,23 @@ void strata_retrieval_tile(void *state, const strata_tile *t)
             for (int k = 0; k < dim; k++) s += (double)rb[j * dim + k] * rb[j * dim + k];
             rn[j] = sqrt(s);
         }
+        /* |float cosine - exact| <= ~sqrt(D) u; 16x that is the band */
+        double band = 16.0 * sqrt((double)dim) * ldexp(1.0, -24) + 1e-12;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < ni; i++) {
             int64_t row = (int64_t)p * ds->n_local + t->i0 + i;
             double na = r->norm[(int64_t)a * ds->n_local + t->i0 + i];
+            const float *gi = g + i * nj;
+            double top = -INFINITY;
             for (int64_t j = 0; j < nj; j++) {
-                double c = na > 0 && rn[j] > 0 ? (double)g[i * nj + j] / (na * rn[j]) : 0.0;
+                double c = na > 0 && rn[j] > 0 ? (double)gi[j] / (na * rn[j]) : 0.0;
+                if (c > top) top = c;
+            }
+            double cut = fmax(top, r->best[row]) - 2.0 * band;
+            for (int64_t j = 0; j < nj; j++) {
+                double c = na > 0 && rn[j] > 0 ? (double)gi[j] / (na * rn[j]) : 0.0;
+                if (c < cut) continue;
+                c = strata_row_cosine(la + i * dim, rb + j * dim, dim);
                 int64_t gj = t->remote_begin + t->j0 + j;
                 if (c > r->best[row] || (c == r->best[row] && gj < r->best_idx[row])) {
                     r->best[row] = c;

@@ -73,17 +73,22 @@ K_MLE, K_OV, RANGE = 100, 30, 64
 
 
 def run(np_, out, metrics="all", extra=("m0/image", "m0/caption", "m1/image"), bootstrap=0,
-        route="gram"):
+        route="gram", chunks=None):
     cmd = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", str(np_), DRIVER, inp, out,
            metrics, str(K_MLE), str(K_OV), str(RANGE), str(bootstrap), route, *extra]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, STRATA_RING_CHUNKS=chunks) if chunks else None
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     sys.stderr.write(p.stderr[-3000:])
     check(p.returncode == 0, f"driver at np {np_} exited {p.returncode}")
     return out
 
 
-# CKA by ring Gram tiles at np 1, 2, 3; by feature-space cross products once (np 2)
+# CKA by ring Gram tiles at np 1, 2, 3; by feature-space cross products once (np 2). Then np 1
+# and 2 with small ring chunks (STRATA_RING_CHUNKS, analysis/ring.c): the own block's mirrored
+# tiles, uneven chunks, chunks that do not divide the rows; they must agree like any rank count.
 outs = {n: run(n, os.path.join(TMP, f"ref_np{n}.h5")) for n in (1, 2, 3)}
+outs["1 (chunks 32,64)"] = run(1, os.path.join(TMP, "ref_np1_chunks.h5"), chunks="32,64")
+outs["2 (chunks 24,80)"] = run(2, os.path.join(TMP, "ref_np2_chunks.h5"), chunks="24,80")
 R = h5py.File(outs[1], "r")
 RF = h5py.File(run(2, os.path.join(TMP, "ref_feature.h5"), "cka,cross", route="feature"), "r")
 
@@ -214,7 +219,7 @@ def walk(f):
 
 
 base = walk(R)
-for n in (2, 3):
+for n in [k for k in outs if k != 1]:
     other = walk(h5py.File(outs[n], "r"))
     check(set(other) == set(base), f"np {n}: datasets differ: {set(other) ^ set(base)}")
     for k, v in base.items():

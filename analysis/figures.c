@@ -123,8 +123,9 @@ static int write_index(const struct fig_list *list, const int *selected,
             "# Figures\n\nDrawn by `strata figures` (strata %s) from `%s`. Each figure has "
             "NAME.pdf and NAME.png,\nthe numbers it shows in NAME.dat (each block names its "
             "results dataset) and an editable\ngnuplot script NAME.gp (render: `gnuplot -e "
-            "\"fmt='png'\" NAME.gp`, or fmt='pdf').\nDepth is layer / L (L: the last layer "
-            "index); layer 0 is the embedding output.\n",
+            "\"fmt='png'\" NAME.gp`, or fmt='pdf').\nDepth is layer / L, L the number of layers "
+            "of the tower the stream comes from\n(attribute num_layers, from the model config; "
+            "else the last layer analysed); layer 0 is the\nembedding output.\n",
             STRATA_VERSION, opt->results_path);
     for (int i = 0; i < list->n; i++) {
         if (!selected[i]) continue;

@@ -126,6 +126,18 @@ void fig_list_free(struct fig_list *list)
     memset(list, 0, sizeof *list);
 }
 
+/* L of normalised depth (layer / L) for rows of `layers` [n] in the stream group `owner`: its
+ * attribute num_layers (the tower's layer count, written by analyze from the model config),
+ * else the largest layer drawn (at least 1). */
+static double depth_of(hid_t file, const char *owner, const double *layers, size_t n)
+{
+    double l = 0;
+    if (owner && fig_h5_attr_double(file, owner, "num_layers", &l) == 1 && l >= 1) return l;
+    l = 0;
+    for (size_t i = 0; i < n; i++) l = fmax(l, layers[i]);
+    return l > 0 ? l : 1;
+}
+
 /* Layer indices of n rows: attribute "layers" on the dataset, else on owner (the stream group),
  * else the row index. Returns 1, or -1 when an attribute is there but does not fit. */
 static int load_layers(hid_t file, const char *path, const char *owner, size_t n, double **layers,
@@ -219,9 +231,7 @@ static int add_series(hid_t file, struct fig_list *out, struct fig_panel *p, con
     s.colour = colour;
     s.dash = dash;
     s.src_y = column < 0 ? strata_strdup(path) : fig_printf("%s[:,%d]", path, column);
-    s.depth_l = 0;
-    for (size_t i = 0; i < s.n; i++) s.depth_l = fmax(s.depth_l, s.layer[i]);
-    if (s.depth_l <= 0) s.depth_l = 1;
+    s.depth_l = depth_of(file, owner, s.layer, s.n);
     if (column < 0) add_interval(file, out, fig_name, path, &s);
     p->series = strata_realloc(p->series, (size_t)(p->n_series + 1) * sizeof(struct fig_series));
     p->series[p->n_series++] = s;
@@ -820,9 +830,7 @@ static void gride_scaling_figure(hid_t file, const struct catalog *c, struct fig
             sc.rows = dims[0];
             sc.cols = dims[1];
             sc.src = strata_strdup(path);
-            sc.depth_l = 0;
-            for (size_t i = 0; i < sc.rows; i++) sc.depth_l = fmax(sc.depth_l, sc.layer[i]);
-            if (sc.depth_l <= 0) sc.depth_l = 1;
+            sc.depth_l = depth_of(file, owner, sc.layer, sc.rows);
             char *title = fig_printf("%s · %s", c->labels[m], c->streams[s]);
             add_panel(f, title, "intrinsic dimension");
             free(title);

@@ -14,7 +14,10 @@
  *                                  n_samples (manifest), n_used (rows analysed),
  *                                  n_excluded_status, n_excluded_nonfinite, n_excluded_subsample
  * /<model>/<stream>                group; attrs: layers (int64 [L], layer indices),
- *                                  hidden_size (int64), pool (string)
+ *                                  hidden_size (int64), pool (string), num_layers (int64: the
+ *                                  layer count of the tower the stream comes from, from the
+ *                                  archive's config.json; absent when it does not say; figures
+ *                                  draw depth = layer / num_layers)
  *   spectrum                [L, K]  singular values of the centred N x D matrix, descending,
  *                                   K = min(N, D)           (metric "spectrum")
  *   explained_variance      [L, K]  s_k^2 / sum s^2

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <cblas.h>
+#include <jansson.h>
 #include <omp.h>
 
 #include "analysis/analysis.h"
@@ -274,6 +275,22 @@ static int run_probes(const options *o, strata_archive_reader *r, const strata_d
     return rc;
 }
 
+/* The layer count of the tower a stream comes from (its layer indices run 0 = embeddings ..
+ * num_hidden_layers), from the archive's config.json: vision_config for site "vision", else
+ * text_config (top level for a plain LLM). 0 when the config does not say. */
+static int64_t tower_layers(const char *config_json, const char *site)
+{
+    if (!config_json || !*config_json || strcmp(site, "connector") == 0) return 0;
+    json_t *root = json_loads(config_json, 0, NULL);
+    if (!root) return 0;
+    json_t *sub = json_object_get(root, strcmp(site, "vision") == 0 ? "vision_config" : "text_config");
+    json_t *n = json_object_get(json_is_object(sub) ? sub : root, "num_hidden_layers");
+    if (!json_is_object(sub) && strcmp(site, "vision") == 0) n = NULL;
+    int64_t layers = json_is_integer(n) ? (int64_t)json_integer_value(n) : 0;
+    json_decref(root);
+    return layers > 0 ? layers : 0;
+}
+
 /* Load the rows of a unit on this rank and run the analysis. */
 static int analyze_unit(const options *o, strata_archive_reader **readers, char (*names)[STRATA_NAME_MAX],
                         const unit *u, strata_results *res)
@@ -475,6 +492,12 @@ static int analyze_unit(const options *o, strata_archive_reader **readers, char 
             rc = strata_results_attr_int(res, obj, "layers", L, layers);
             if (rc == 0) rc = strata_results_attr_int(res, obj, "hidden_size", 1, &hs);
             if (rc == 0) rc = strata_results_attr_string(res, obj, "pool", r->streams[item_stream[t]].pool);
+            /* the depth the figures normalise by: the tower's layers, not the last analysed */
+            int64_t depth = tower_layers(r->config_json, r->streams[item_stream[t]].site);
+            int64_t last = 0;
+            for (int q = 0; q < L; q++) last = layers[q] > last ? layers[q] : last;
+            if (rc == 0 && depth >= last && depth > 0)
+                rc = strata_results_attr_int(res, obj, "num_layers", 1, &depth);
         }
     }
     STRATA_CHECK_MPI(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));

@@ -6,7 +6,9 @@ the papers report (an ID hump in intermediate layers, CKA decaying away from the
 alignment rising with depth), and the caption NLL of `extract --nll` archives (the VLM with an
 intervention, a bootstrap interval and a change from a baseline; the base LLM with neither).
 One deliberate difference: the base LLM's stream group has no
-`layers` attribute, to exercise the reader's fallback (layer = row index).
+`layers` attribute, to exercise the reader's fallback (layer = row index). The VLM's streams
+carry num_layers = 24 (the layers 0..16 analysed of a 24-layer model: depth is layer / 24); the
+LLM's do not (depth falls back to the last layer analysed).
 
 usage: make_results.py OUT.h5 [--no-id] [--seed S]
 The numbers are random but plausible; the figures tests compare what is drawn with them."""
@@ -100,6 +102,7 @@ def main():
         n = len(vlm_layers)
         for stream in ("image", "caption"):
             write_stream(rng, f.create_group(f"{vlm}/{stream}"), n, True, layers=vlm_layers)
+            f[f"{vlm}/{stream}"].attrs["num_layers"] = np.int64(24)
         for variant, shift in (("cka", 0.0), ("cka_unbiased", 0.05)):
             f[f"{vlm}/{variant}/image__image"] = cka_matrix(rng, n, n, 0.35) - shift
             f[f"{vlm}/{variant}/caption__caption"] = cka_matrix(rng, n, n, 0.5) - shift

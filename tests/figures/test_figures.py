@@ -146,13 +146,16 @@ def check_block(h5, name, spec, data, used):
             layer = col[int(m.group(1))]
             depth_l = float(m.group(2))
             check(close(got, layer / depth_l), where)
-            # L is the model's last layer index: the largest kept layer (attribute "layers"),
-            # or the last row index when every layer is kept (no attribute).
+            # L is the tower's layer count (attribute num_layers of the stream group), else the
+            # largest kept layer (attribute "layers"), or the last row index when every layer
+            # is kept (no attribute).
             ref = spec.get(int(m.group(1)), "")
             ma = re.fullmatch(r"layer = (\S+)@layers.*", ref)
             matrix = [re.fullmatch(r"(\S+)\[\d+,:\]", v) for v in spec.values()]
             matrix = [x.group(1) for x in matrix if x]
-            if ma and ma.group(1) in h5:
+            if ma and ma.group(1) in h5 and "num_layers" in h5[ma.group(1)].attrs:
+                want_l = float(h5[ma.group(1)].attrs["num_layers"])
+            elif ma and ma.group(1) in h5:
                 want_l = float(np.max(h5[ma.group(1)].attrs["layers"]))
             elif matrix and matrix[0] in h5:
                 want_l = float(h5[matrix[0]].shape[0] - 1)

@@ -55,6 +55,10 @@ if check(os.path.exists(results), "no results.h5"):
             check(f"{spec}" in proc.stdout and f"{g['mean'][0]:9.3f}" in proc.stdout,
                   f"{spec}: not in the printed summary")
         check(set(specs) == want_specs, f"interventions {sorted(specs)}, expected {sorted(want_specs)}")
+        # the depth figures normalise by: the decoder's layer count, from the model's config
+        for m in groups:
+            got = f[m]["image"].attrs.get("num_layers")
+            check(got == layers, f"/{m}/image num_layers {got}, expected {layers} (config)")
 png = os.path.join(out, "figures", "nll.png")
 if check(os.path.exists(png), "no figures/nll.png"):
     gray = np.asarray(Image.open(png).convert("L"), dtype=float)

@@ -53,8 +53,9 @@ static void usage(FILE *out)
             "  --samples N           analyse a random subset of N usable samples\n"
             "  --seed S              seed of --samples and --bootstrap (default 1)\n"
             "  --allow-partial       analyse an incomplete archive (its ok samples)\n"
-            "  --threads N           CPU threads per rank (default: OMP_NUM_THREADS, else cores /\n"
-            "                        ranks on the node)\n"
+            "  --threads N           CPU threads per rank (default: OMP_NUM_THREADS, else the cores\n"
+            "                        the rank may use (mpirun binding, Slurm allocation) shared\n"
+            "                        with the node's ranks)\n"
             "  --verbose             per rank: bytes sent by the ring and TSQR, timings\n"
             "Duplicate rows (per layer) are removed before neighbour statistics and counted.\n");
 }

@@ -21,8 +21,9 @@ int strata_cmd_mkarchive(int argc, char **argv);  /* pipeline/cmd_mkarchive.c: s
 /* Shared by commands: true if argv[i] is -h or --help. */
 int strata_is_help(const char *arg);
 /* CPU threads for this rank: `requested` when > 0; else 0 (OpenMP's default) when
- * OMP_NUM_THREADS is set; else the node's cores shared among its ranks (at least 1), so that
- * several ranks on a node do not oversubscribe it. Collective on comm. */
+ * OMP_NUM_THREADS is set; else the cores this process may run on (its affinity: a Slurm
+ * allocation or an mpirun binding), shared with the node's other ranks when they have the same
+ * cores (at least 1), so that several ranks on a node do not oversubscribe it. Collective. */
 int strata_threads_per_rank(MPI_Comm comm, int requested);
 
 #endif

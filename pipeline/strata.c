@@ -1,10 +1,12 @@
 /* strata.c — error messages, logging, allocation and the fatal-error paths declared in strata.h.
  * Relies on MPI (rank, MPI_Abort), HDF5 (error stack printing) and OpenSSL (sha256). */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "strata.h"
 
 #include "commands.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <math.h>
 #include <hdf5.h>
 #include <mpi.h>
@@ -251,14 +253,25 @@ int strata_sha256_file(const char *path, char out[65])
 int strata_threads_per_rank(MPI_Comm comm, int requested)
 {
     if (requested > 0) return requested;
+    /* The cores this process may run on (a Slurm allocation or an mpirun binding narrows
+     * them), and their union over the node's ranks: unbound ranks share the union, bound ones
+     * keep their own. */
+    cpu_set_t mine, all;
+    CPU_ZERO(&mine);
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0) {
+        CPU_ZERO(&mine);
+        for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN) && c < CPU_SETSIZE; c++) CPU_SET(c, &mine);
+    }
     MPI_Comm node;
     int local_size = 1;
     STRATA_CHECK_MPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
     MPI_Comm_size(node, &local_size);
+    STRATA_CHECK_MPI(MPI_Allreduce(&mine, &all, (int)sizeof mine, MPI_BYTE, MPI_BOR, node));
     MPI_Comm_free(&node);
     if (getenv("OMP_NUM_THREADS")) return 0;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores / local_size > 0 ? (int)(cores / local_size) : 1;
+    int own = CPU_COUNT(&mine), shared = CPU_COUNT(&all) / local_size;
+    int threads = own < shared ? own : shared;
+    return threads > 0 ? threads : 1;
 }
 
 int strata_is_help(const char *arg)

@@ -156,10 +156,15 @@ if p.returncode == 0:
         scale = np.max(np.abs(a)) if "spectrum" in k else np.maximum(np.abs(a), 1e-12)
         ok = np.all((np.abs(a - b) <= 1e-9 * (1.0 if "/cka" in k else scale)) | (np.isnan(a) & np.isnan(b)))
         check(ok, f"--threads 3 vs 1 thread: {k}")
+# (the rank's cores: unbound ranks share the node's, a rank bound to one core gets 1 thread)
 env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-p = run(2, A, "--out", os.path.join(TMP, "cli_threads_default.h5"), "--metrics", "spectrum", env=env)
-want = max(1, os.cpu_count() // 2)
-check(p.returncode == 0 and f"2 ranks x {want} threads" in p.stderr, f"default threads: {p.stderr[-600:]}")
+cores = len(os.sched_getaffinity(0))
+for bind, want in (("none", max(1, cores // 2)), ("core", 1)):
+    cmd = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "--bind-to", bind, "-np", "2", STRATA,
+           "analyze", A, "--out", os.path.join(TMP, "cli_threads_default.h5"), "--metrics", "spectrum"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    check(p.returncode == 0 and f"2 ranks x {want} threads" in p.stderr,
+          f"default threads, --bind-to {bind}: want {want}: {p.stderr[-600:]}")
 p = run(1, A, "--out", os.path.join(TMP, "t0.h5"), "--threads", 0)
 check(p.returncode == 2 and "--threads expects an integer >= 1" in p.stderr, f"--threads 0: {p.stderr[-300:]}")
 

@@ -465,9 +465,11 @@ static int parse_model(parse_ctx *c, struct fy_node *models_key, struct fy_node 
             have_kind = 1;
         } else if (strcmp(name, "template") == 0) {
             if (get_string(c, k, val, &m->template_text)) return -1;
+        } else if (strcmp(name, "args") == 0) {
+            if (get_strlist(c, k, val, 0, 0, &m->args)) return -1;
         } else {
             return fail(c, k, v, "unknown key '%s' in models[%d] (expected one of: name, path, "
-                                 "kind, template)", name, index);
+                                 "kind, template, args)", name, index);
         }
     }
     if (!m->name) return fail(c, v, models_key, "models[%d] has no 'name'", index);
@@ -882,6 +884,7 @@ void strata_study_free(strata_study *s)
         free(s->models[i].name);
         free(s->models[i].path);
         free(s->models[i].template_text);
+        strata_strlist_free(&s->models[i].args);
         strata_strlist_free(&s->models[i].streams);
     }
     free(s->models);

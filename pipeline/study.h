@@ -28,6 +28,8 @@ typedef struct {
     char *path;      /* absolute checkpoint folder (Hugging Face layout) */
     strata_model_kind kind;
     char *template_text; /* prompt template passed to extract (--template), NULL: model default */
+    strata_strlist args;    /* further `strata extract` arguments of this model alone, after the
+                             * study's extract.args (e.g. --nll --intervene skip-ffn:8-31) */
     strata_strlist streams; /* the study's streams this model can produce (text: no image ones) */
 } strata_study_model;
 

@@ -230,7 +230,9 @@ static char *placeholder(const strata_study *s, strata_study_step step, int loca
             add_quoted(&b, streams);
             buf_str(&b, "\n     template=");
             add_quoted(&b, m->template_text ? m->template_text : "");
-            buf_str(&b, " ;;");
+            buf_str(&b, "\n     model_args=(");
+            add_quoted_list(&b, &m->args);
+            buf_str(&b, ") ;;");
             if (i + 1 < s->n_models) buf_str(&b, "\n");
             free(streams);
         }

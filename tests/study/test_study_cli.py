@@ -107,6 +107,8 @@ with open(spec, "w") as f:
             "models:\n"
             "  - {name: llava, path: models/llava, kind: vlm, template: \"USER: <image>\\n{prompt} ASSISTANT:\"}\n"
             f"  - name: hostile\n    path: {json.dumps('models/' + HOSTILE)}\n    kind: text\n"
+            "  - {name: llava_skip, path: models/llava, kind: vlm, args: [\"--nll\", \"--intervene\", "
+            "\"skip-ffn:0-0\", \"--prompt\", \"per model $(touch PWNED)\"]}\n"
             "streams: [image, caption]\n"
             "extract: {batch: 4, args: [\"--prompt\", \"it's $(touch PWNED)\"]}\n"
             "analysis: {args: [\"--k\", \"5\", \"--overlap-k\", \"5\", \"--gride-n1\", \"2\", \"--gride-range\", \"8\"]}\n"
@@ -131,6 +133,18 @@ with h5py.File(f"{out}/archives/llava.h5", "r") as f:
     check("it's $(touch PWNED)" in line and "USER: <image>\n{prompt} ASSISTANT:" in line,
           "template and free arguments reached extract intact")
     check(sorted(f["activations"].keys()) == ["caption", "image"], "the vlm has image and caption")
+with h5py.File(f"{out}/archives/llava_skip.h5", "r") as f:  # a model's own args, after the study's
+    line = f.attrs["command_line"]
+    line = line.decode() if isinstance(line, bytes) else line
+    iv = f["nll/caption"].attrs["interventions"] if "nll/caption" in f else None
+    iv = iv.decode() if isinstance(iv, bytes) else iv
+    check("--intervene skip-ffn:0-0" in line and "per model $(touch PWNED)" in line and
+          line.index("it's $(touch PWNED)") < line.index("per model $(touch PWNED)"),
+          f"the model's args reached its extract intact, after the study's: {line!r}")
+    check(iv == "skip-ffn:0-0", f"the model's extract ran its intervention ({iv!r})")
+with h5py.File(f"{out}/results.h5", "r") as f:
+    check("llava_skip" in f and "nll" in f["llava_skip"] and "nll" not in f["llava"],
+          "results: the caption NLL of the intervened model only")
 pwned = [os.path.join(d, f) for d, _, fs in os.walk(TMP) for f in fs if f == "PWNED"]
 check(not pwned, f"nothing in the spec ran as a command ({pwned})")
 check(os.path.exists(f"{out}/results.h5") and os.path.exists(f"{out}/figures/index.md"), "results and figures")

@@ -171,6 +171,8 @@ void strata_cka_feature(MPI_Comm comm, const strata_dataset *ds, const double *m
      * sum_i (a_i.Sa - |a_i|^2)(b_i.Sb - |b_i|^2); per item: |Sa|^2 - sum_i |a_i|^2, where
      * Sa = sum_i a_i over all ranks. Rows are centred, so Sa is ~0 but kept exact. */
     int64_t n = ds->n_local;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
     int maxdim = 0;
     for (int t = 0; t < ds->n_items; t++)
         if (ds->items[t].dim > maxdim) maxdim = ds->items[t].dim;
@@ -210,24 +212,33 @@ void strata_cka_feature(MPI_Comm comm, const strata_dataset *ds, const double *m
         }
         /* |S|^2 is global; the sum of |a_i|^2 is local: reduce (|S|^2/P-free form) below */
         v[3 * n_pairs + t] = -r2;
-        int rank;
-        MPI_Comm_rank(comm, &rank);
         if (rank == 0) v[3 * n_pairs + t] += s2;
     }
     double *cross = strata_malloc((size_t)maxdim * maxdim * sizeof(double) + 8);
+    int centred_a = -1; /* item whose centred rows xa holds (pairs come grouped by a) */
     for (int p = 0; p < n_pairs; p++) {
         int a = pairs[p][0], b = pairs[p][1], da = ds->items[a].dim, db = ds->items[b].dim;
-        center_item(ds, mean, a, xa);
-        if (b != a) center_item(ds, mean, b, xb);
-        const double *yb = b != a ? xb : xa;
-        /* cross [da][db] = Xa' Xb */
-        strata_gemm_f64(1, 0, da, db, (int)n, 1.0, xa, da, yb, db, 0.0, cross, db);
-        STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, cross, da * db, MPI_DOUBLE, MPI_SUM, comm));
-        *reduce_bytes += (int64_t)da * db * 8;
+        if (centred_a != a) center_item(ds, mean, a, xa);
+        centred_a = a;
         double f = 0.0;
-        for (int64_t e = 0; e < (int64_t)da * db; e++) f += cross[e] * cross[e];
-        int rank;
-        MPI_Comm_rank(comm, &rank);
+        if (b == a) {
+            /* Xa' Xa by SYRK (half the FLOPs): the upper triangle, counted twice off the
+             * diagonal; the lower one is zeroed so that the reduced matrix is well defined */
+            memset(cross, 0, (size_t)da * da * sizeof(double));
+            strata_syrk_f64(da, (int)n, xa, da, cross, da);
+            STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, cross, da * da, MPI_DOUBLE, MPI_SUM, comm));
+            for (int i = 0; i < da; i++) {
+                f += cross[(int64_t)i * da + i] * cross[(int64_t)i * da + i];
+                for (int j = i + 1; j < da; j++) f += 2.0 * cross[(int64_t)i * da + j] * cross[(int64_t)i * da + j];
+            }
+        } else {
+            center_item(ds, mean, b, xb);
+            /* cross [da][db] = Xa' Xb */
+            strata_gemm_f64(1, 0, da, db, (int)n, 1.0, xa, da, xb, db, 0.0, cross, db);
+            STRATA_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, cross, da * db, MPI_DOUBLE, MPI_SUM, comm));
+            for (int64_t e = 0; e < (int64_t)da * db; e++) f += cross[e] * cross[e];
+        }
+        *reduce_bytes += (int64_t)da * (b == a ? da : db) * 8;
         v[p] = rank == 0 ? f : 0.0; /* already global: count once */
         double sd = 0.0, sr = 0.0;
         for (int64_t i = 0; i < n; i++) {

@@ -76,6 +76,33 @@ static void run_case(int M, int N, int K, int ta, int tb, int threads, int neste
     free(a), free(b), free(c), free(want), free(af), free(bf), free(cf), free(cf0);
 }
 
+/* strata_syrk_f64: the upper triangle of A'A against the naive sum, the lower one untouched */
+static void run_syrk(int d, int n, int threads)
+{
+    uint64_t st = (uint64_t)(d * 7 + n + threads);
+    int lda = d + 3, ldc = d + 1;
+    double *a = malloc((size_t)n * lda * sizeof(double)), *c = malloc((size_t)d * ldc * sizeof(double));
+    for (long i = 0; i < (long)n * lda; i++) a[i] = rnd(&st);
+    for (long i = 0; i < (long)d * ldc; i++) c[i] = -7.0;
+    omp_set_num_threads(threads);
+    strata_syrk_f64(d, n, a, lda, c, ldc);
+    double worst = 0;
+    int lower_ok = 1;
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < ldc; j++) {
+            if (j < i || j >= d) {
+                lower_ok &= c[(long)i * ldc + j] == -7.0;
+                continue;
+            }
+            double s = 0;
+            for (int k = 0; k < n; k++) s += a[(long)k * lda + i] * a[(long)k * lda + j];
+            worst = fmax(worst, fabs(c[(long)i * ldc + j] - s) / (n + 1.0));
+        }
+    T_CHECK(worst < 1e-14 && lower_ok, "syrk d %d n %d threads %d: error %.3g, lower untouched %d",
+            d, n, threads, worst, lower_ok);
+    free(a), free(c);
+}
+
 int main(void)
 {
     /* the split itself: one block when small or single-threaded, else covering blocks */
@@ -96,5 +123,9 @@ int main(void)
                 for (int threads = 1; threads <= 3; threads++)
                     run_case(shapes[s][0], shapes[s][1], shapes[s][2], ta, tb, threads, 0);
     run_case(300, 1000, 40, 1, 0, 2, 1);
+    for (int threads = 1; threads <= 3; threads++) {
+        run_syrk(7, 5, threads);       /* one call */
+        run_syrk(300, 400, threads);   /* column blocks: 128, 128, 44 */
+    }
     return t_finish("test_blas_omp");
 }

@@ -59,3 +59,27 @@ void strata_gemm_f64(int trans_a, int trans_b, int M, int N, int K, double alpha
 {
     GEMM_BODY(cblas_dgemm)
 }
+
+void strata_syrk_f64(int d, int n, const double *A, int lda, double *C, int ldc)
+{
+    if (d <= 0) return;
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (nt <= 1 || (double)n * d * d < SHARE_MIN_FLOP) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, n, 1.0, A, lda, 0.0, C, ldc);
+        return;
+    }
+    enum { BLOCK = 128 }; /* columns; the later blocks hold more of the triangle: dynamic */
+    int n_blocks = (d + BLOCK - 1) / BLOCK;
+    int pool = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int b = n_blocks - 1; b >= 0; b--) {
+        int c0 = b * BLOCK, w = d - c0 < BLOCK ? d - c0 : BLOCK;
+        if (c0 > 0) /* rows 0..c0 of the block's columns */
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c0, w, n, 1.0, A, lda, A + c0,
+                        lda, 0.0, C + c0, ldc);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, w, n, 1.0, A + c0, lda, 0.0,
+                    C + (long)c0 * ldc + c0, ldc);
+    }
+    openblas_set_num_threads(pool);
+}

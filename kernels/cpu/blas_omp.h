@@ -14,6 +14,11 @@ void strata_gemm_f64(int trans_a, int trans_b, int M, int N, int K, double alpha
                      const double *A, int lda, const double *B, int ldb, double beta, double *C,
                      int ldc);
 
+/* The upper triangle of C [d][d] = A' A for A [n][lda] (row-major, CBLAS dsyrk Upper/Trans);
+ * the lower triangle is left as it was. Column blocks of C over the OpenMP threads: a GEMM for
+ * the rows above each block's diagonal part, a SYRK for that part. */
+void strata_syrk_f64(int d, int n, const double *A, int lda, double *C, int ldc);
+
 /* How a GEMM of M x N is cut into blocks for nt threads: *by_rows, and the block size (a
  * multiple of 16 when it can be). 1 block when the product is too small to share. */
 int strata_gemm_split(int M, int N, int K, int nt, int *by_rows, int *block);

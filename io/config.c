@@ -191,11 +191,19 @@ static const struct {
 int strata_config_load(const char *path, strata_model_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    size_t len = 0;
-    cfg->json = strata_read_file(path, &len);
-    if (!cfg->json) return -1;
+    char *text = strata_read_file(path, NULL);
+    if (!text) return -1;
+    int rc = strata_config_parse(text, path, cfg);
+    free(text);
+    return rc;
+}
+
+int strata_config_parse(const char *text, const char *path, strata_model_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->json = strata_strdup(text);
     json_error_t jerr;
-    json_t *root = json_loadb(cfg->json, len, 0, &jerr);
+    json_t *root = json_loadb(cfg->json, strlen(cfg->json), 0, &jerr);
     if (!root) {
         strata_error_set("%s: line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
         strata_config_free(cfg);

@@ -50,6 +50,9 @@ typedef struct {
 /* Reads and validates path. 0, or -1 with strata_error ("<path>: field: problem"); an
  * unsupported architecture is named with the supported list. Free with strata_config_free. */
 int strata_config_load(const char *path, strata_model_config *cfg);
+/* The same from the text of a config.json (e.g. an archive's config_json attribute); path names
+ * it in messages. */
+int strata_config_parse(const char *text, const char *path, strata_model_config *cfg);
 void strata_config_free(strata_model_config *cfg);
 /* The "architectures" values strata runs, comma-separated. */
 const char *strata_config_supported(void);

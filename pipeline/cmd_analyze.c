@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include <cblas.h>
-#include <jansson.h>
 #include <omp.h>
 
 #include "analysis/analysis.h"
@@ -18,6 +17,7 @@
 #include "analysis/probe_run.h"
 #include "commands.h"
 #include "io/archive.h"
+#include "io/config.h"
 #include "io/results.h"
 #include "strata.h"
 
@@ -277,18 +277,21 @@ static int run_probes(const options *o, strata_archive_reader *r, const strata_d
 }
 
 /* The layer count of the tower a stream comes from (its layer indices run 0 = embeddings ..
- * num_hidden_layers), from the archive's config.json: vision_config for site "vision", else
- * text_config (top level for a plain LLM). 0 when the config does not say. */
+ * num_hidden_layers), from the archive's config.json read as the model engine reads it
+ * (transformers' defaults for absent fields: LLaVA-1.5's text_config omits its 32 layers):
+ * the vision tower for site "vision", the decoder otherwise. 0 when unknown or a connector. */
 static int64_t tower_layers(const char *config_json, const char *site)
 {
     if (!config_json || !*config_json || strcmp(site, "connector") == 0) return 0;
-    json_t *root = json_loads(config_json, 0, NULL);
-    if (!root) return 0;
-    json_t *sub = json_object_get(root, strcmp(site, "vision") == 0 ? "vision_config" : "text_config");
-    json_t *n = json_object_get(json_is_object(sub) ? sub : root, "num_hidden_layers");
-    if (!json_is_object(sub) && strcmp(site, "vision") == 0) n = NULL;
-    int64_t layers = json_is_integer(n) ? (int64_t)json_integer_value(n) : 0;
-    json_decref(root);
+    strata_model_config cfg;
+    int64_t layers = 0;
+    if (strata_config_parse(config_json, "config_json", &cfg) == 0)
+        layers = strcmp(site, "vision") == 0 ? (cfg.has_vision ? cfg.vision.n_layers : 0)
+                                             : cfg.text.n_layers;
+    else
+        strata_log0("analyze: the archive's model %s; figures will normalise depth by the last "
+                    "layer analysed", strata_error_get());
+    strata_config_free(&cfg);
     return layers > 0 ? layers : 0;
 }
 

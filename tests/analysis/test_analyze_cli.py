@@ -4,6 +4,7 @@ applied, metrics on the kept rows equal to dadapy / numpy, np 1 and 2 agree, --s
 sent reported by --verbose ((P-1) x the data in total over ranks for the ring; log2 P TSQR
 messages), and refusals: different manifests for cross metrics (both hashes named), an
 incomplete archive without --allow-partial, k >= rows, an unknown metric."""
+import json
 import os
 import re
 import subprocess
@@ -87,6 +88,14 @@ write_archive(A, "org/model-a", "ab" * 32, {"image": img, "caption": cap}, statu
 write_archive(B, "org/model-b", "ab" * 32, {"image": imgb}, np.ones(N, np.int8))
 write_archive(C, "org/model-c", "cd" * 32, {"image": imgb}, np.ones(N, np.int8))
 write_archive(P, "org/model-p", "ab" * 32, {"image": imgb}, np.ones(N, np.int8), complete=0)
+# A's model config as LLaVA-1.5 writes it: text_config without num_hidden_layers (transformers'
+# LlamaConfig default, 32), vision_config with 7; B has no config (no num_layers written)
+with h5py.File(A, "a") as f:
+    f["model"].attrs["config_json"] = json.dumps({
+        "architectures": ["LlavaForConditionalGeneration"], "image_token_index": 32000,
+        "text_config": {"model_type": "llama", "vocab_size": 32064},
+        "vision_config": {"model_type": "clip_vision_model", "num_hidden_layers": 7}})
+    f["activations/image"].attrs["site"] = "llm"
 
 kept = np.ones(N, bool)
 kept[[3, 50, 51, 200, 17, 90]] = False
@@ -107,6 +116,9 @@ check(g.attrs["n_used"] == kept.sum(), f"n_used {g.attrs['n_used']} != {kept.sum
 check(g.attrs["n_excluded_status"] == 4, f"n_excluded_status {g.attrs['n_excluded_status']}")
 check(g.attrs["n_excluded_nonfinite"] == 2, f"n_excluded_nonfinite {g.attrs['n_excluded_nonfinite']}")
 check(list(R["org_model-a/image"].attrs["layers"]) == [0, 1, 2], "layers attr")
+check(R["org_model-a/image"].attrs.get("num_layers") == 32 and R["org_model-a/caption"].attrs.get("num_layers") == 32,
+      f"num_layers from the config's defaults: {R['org_model-a/image'].attrs.get('num_layers')}")
+check("num_layers" not in R["org_model-b/image"].attrs, "no num_layers without a config")
 
 # metrics on the kept rows equal the references
 for l in range(3):

@@ -80,15 +80,8 @@ for lst, pool, needle in [("image,pixels", "mean", "unknown stream 'pixels'"),
     check(rc == 1 and needle in out, f"streams {lst!r} --pool {pool}: want {needle!r}, got {out}")
 
 # ---- sample:K positions: an independent implementation of the documented draw ----------------
-M64 = (1 << 64) - 1
-
-
-def splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & M64
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return state, z ^ (z >> 31)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from splitmix import splitmix64  # noqa: E402  (tests/splitmix.py)
 
 
 def sample_positions(k, n, seed):

@@ -98,15 +98,8 @@ for bad, reason in (("skip-ffn:0-5", "out of range"), ("fold:1", "unknown kind")
     check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{bad}: archive written")
 
 # ---- strata analyze: mean NLL and its paired change from the baseline ----------------------
-M64 = (1 << 64) - 1
-
-
-def splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & M64
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return state, z ^ (z >> 31)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from splitmix import splitmix64  # noqa: E402  (tests/splitmix.py)
 
 
 def boot(x, B, seed):

@@ -36,15 +36,8 @@ def run(cmd, np_=1, ok=True):
     return r
 
 
-M64 = (1 << 64) - 1
-
-
-def splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & M64
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return state, z ^ (z >> 31)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from splitmix import M64, splitmix64  # noqa: E402  (tests/splitmix.py)
 
 
 def shuffle(idx, seed):

@@ -427,6 +427,30 @@ static void gp_panel_margins(FILE *out, const struct figure *fig, int p, double 
     *top_in += plot_in(fig);
 }
 
+/* A panel's title (with how its intervals are drawn, when it has any), its y label, and the
+ * x label under the last panel only. */
+static void gp_panel_labels(FILE *out, const struct figure *fig, int p, const char *interval,
+                            const char *xlabel)
+{
+    const struct fig_panel *panel = &fig->panels[p];
+    int has_interval = 0;
+    for (int s = 0; s < panel->n_series; s++) has_interval |= panel->series[s].lo != NULL;
+    char *title = has_interval && interval ? fig_printf("%s, %s", panel->title, interval)
+                                           : strata_strdup(panel->title);
+    fputs("set title ", out);
+    put_quoted(out, title);
+    free(title);
+    fputs("\nset ylabel ", out);
+    put_quoted(out, panel->ylabel);
+    if (p == fig->n_panels - 1) {
+        fputs("\nset xlabel ", out);
+        put_quoted(out, xlabel);
+        fputs("\n", out);
+    } else {
+        fputs("\nunset xlabel\n", out);
+    }
+}
+
 static void gp_series_style(FILE *out, const struct fig_series *series)
 {
     int dash = series->dash % (int)(sizeof dash_types / sizeof dash_types[0]);
@@ -459,21 +483,7 @@ static void gp_lines(FILE *out, const struct figure *fig)
     for (int p = 0; p < fig->n_panels; p++) {
         const struct fig_panel *panel = &fig->panels[p];
         gp_panel_margins(out, fig, p, &top_in);
-        int has_interval = 0;
-        for (int s = 0; s < panel->n_series; s++) has_interval |= panel->series[s].lo != NULL;
-        fputs("set title ", out);
-        if (has_interval) {
-            char *title = fig_printf("%s, shaded: interval", panel->title);
-            put_quoted(out, title);
-            free(title);
-        } else {
-            put_quoted(out, panel->title);
-        }
-        fputs("\nset ylabel ", out);
-        put_quoted(out, panel->ylabel);
-        fputs(p == fig->n_panels - 1 ? "\nset xlabel 'normalised depth (layer / L)'\n"
-                                     : "\nunset xlabel\n",
-              out);
+        gp_panel_labels(out, fig, p, "shaded: interval", "normalised depth (layer / L)");
         int logy = panel->logy && wide_range(panel);
         fputs(logy ? "set logscale y\n" : "unset logscale y\n", out);
         double lo, hi;
@@ -546,15 +556,8 @@ static void gp_scaling(FILE *out, const struct figure *fig)
     double top_in = TITLE_IN;
     int block = 0;
     for (int p = 0; p < fig->n_panels; p++) {
-        const struct fig_panel *panel = &fig->panels[p];
         gp_panel_margins(out, fig, p, &top_in);
-        fputs("set title ", out);
-        put_quoted(out, panel->title);
-        fputs("\nset ylabel ", out);
-        put_quoted(out, panel->ylabel);
-        fputs(p == fig->n_panels - 1 ? "\nset xlabel 'neighbourhood rank n1 (n2 = 2 n1)'\n"
-                                     : "\nunset xlabel\n",
-              out);
+        gp_panel_labels(out, fig, p, NULL, "neighbourhood rank n1 (n2 = 2 n1)");
         /* one line per layer, its colour from the depth (column 4) */
         fprintf(out,
                 "plot for [b=%d:%d] '%s.dat' index b using 1:2:4 with linespoints lc palette "
@@ -599,17 +602,9 @@ static void gp_points(FILE *out, const struct figure *fig)
         const struct fig_panel *panel = &fig->panels[p];
         int last = p == fig->n_panels - 1;
         gp_panel_margins(out, fig, p, &top_in);
-        int has_interval = 0;
-        for (int s = 0; s < panel->n_series; s++) has_interval |= panel->series[s].lo != NULL;
-        fputs("set title ", out);
-        char *title = has_interval ? fig_printf("%s, whiskers: interval", panel->title)
-                                   : strata_strdup(panel->title);
-        put_quoted(out, title);
-        free(title);
-        fputs("\nset ylabel ", out);
-        put_quoted(out, panel->ylabel);
+        gp_panel_labels(out, fig, p, "whiskers: interval", "archive (model · interventions)");
         /* tick labels (model · interventions) under the last panel only */
-        fputs(last ? "\nset xtics rotate by 90 right (" : "\nset xtics (", out);
+        fputs(last ? "set xtics rotate by 90 right (" : "set xtics (", out);
         for (int x = 0; x < n; x++) {
             fputs(x ? ", " : "", out);
             if (!last || !labels[x]) {
@@ -629,7 +624,6 @@ static void gp_points(FILE *out, const struct figure *fig)
             fprintf(out, "set yrange [%g:*]\nset offsets 0, 0, graph 0.08, 0\n", panel->ymin);
         else
             fputs("set yrange [*:*]\nset offsets 0, 0, graph 0.08, graph 0.08\n", out);
-        fputs(last ? "set xlabel 'archive (model · interventions)'\n" : "unset xlabel\n", out);
         fputs(panel->zero_line ? "plot 0 with lines lc rgb '#888888' dt 2 notitle" : "plot ", out);
         for (int s = 0; s < panel->n_series; s++, block++) {
             const struct fig_series *series = &panel->series[s];

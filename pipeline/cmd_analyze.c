@@ -276,23 +276,23 @@ static int run_probes(const options *o, strata_archive_reader *r, const strata_d
     return rc;
 }
 
-/* The layer count of the tower a stream comes from (its layer indices run 0 = embeddings ..
+/* The layer counts of a model's towers (a stream's layer indices run 0 = embeddings ..
  * num_hidden_layers), from the archive's config.json read as the model engine reads it
  * (transformers' defaults for absent fields: LLaVA-1.5's text_config omits its 32 layers):
- * the vision tower for site "vision", the decoder otherwise. 0 when unknown or a connector. */
-static int64_t tower_layers(const char *config_json, const char *site)
+ * tower[0] the decoder, tower[1] the vision tower; 0 where unknown. */
+static void tower_layers(const char *config_json, int64_t tower[2])
 {
-    if (!config_json || !*config_json || strcmp(site, "connector") == 0) return 0;
+    tower[0] = tower[1] = 0;
+    if (!config_json || !*config_json) return;
     strata_model_config cfg;
-    int64_t layers = 0;
-    if (strata_config_parse(config_json, "config_json", &cfg) == 0)
-        layers = strcmp(site, "vision") == 0 ? (cfg.has_vision ? cfg.vision.n_layers : 0)
-                                             : cfg.text.n_layers;
-    else
+    if (strata_config_parse(config_json, "config_json", &cfg) == 0) {
+        tower[0] = cfg.text.n_layers;
+        tower[1] = cfg.has_vision ? cfg.vision.n_layers : 0;
+    } else {
         strata_log0("analyze: the archive's model %s; figures will normalise depth by the last "
                     "layer analysed", strata_error_get());
+    }
     strata_config_free(&cfg);
-    return layers > 0 ? layers : 0;
 }
 
 /* Load the rows of a unit on this rank and run the analysis. */
@@ -469,8 +469,10 @@ static int analyze_unit(const options *o, strata_archive_reader **readers, char 
 
     /* model and stream attributes */
     if (rank == 0) {
+        int64_t(*tower)[2] = strata_calloc((size_t)u->n, sizeof *tower);
         for (int m = 0; m < u->n && rc == 0; m++) {
             strata_archive_reader *r = readers[u->archive[m]];
+            tower_layers(r->config_json, tower[m]);
             char obj[STRATA_NAME_MAX + 2];
             snprintf(obj, sizeof obj, "/%s", ds.model_names[m]);
             int64_t v[5] = {r->n_samples, ds.n_total, counts[0], counts[1], counts[2]};
@@ -496,13 +498,17 @@ static int analyze_unit(const options *o, strata_archive_reader **readers, char 
             rc = strata_results_attr_int(res, obj, "layers", L, layers);
             if (rc == 0) rc = strata_results_attr_int(res, obj, "hidden_size", 1, &hs);
             if (rc == 0) rc = strata_results_attr_string(res, obj, "pool", r->streams[item_stream[t]].pool);
-            /* the depth the figures normalise by: the tower's layers, not the last analysed */
-            int64_t depth = tower_layers(r->config_json, r->streams[item_stream[t]].site);
+            /* the depth the figures normalise by: the tower's layers, not the last analysed
+             * (a connector has no layer count of its own) */
+            const char *site = r->streams[item_stream[t]].site;
+            int64_t depth = strcmp(site, "connector") == 0 ? 0
+                            : tower[ds.items[t].model][strcmp(site, "vision") == 0];
             int64_t last = 0;
             for (int q = 0; q < L; q++) last = layers[q] > last ? layers[q] : last;
             if (rc == 0 && depth >= last && depth > 0)
                 rc = strata_results_attr_int(res, obj, "num_layers", 1, &depth);
         }
+        free(tower);
     }
     STRATA_CHECK_MPI(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
     if (rc == 0) {

@@ -20,7 +20,7 @@ for i in $(seq 1 "$n"); do
   mpirun --oversubscribe -np 2 "$S" extract "${args[@]}" > "$W/log1" 2>&1 &
   pid=$!
   sleep "$(python3 -c 'import random; print(random.uniform(0.5, 2.0))')"
-  pkill -9 -f "strata extract"; wait "$pid" 2>/dev/null
+  pkill -9 -f "extract .*--out $W/a.h5"; wait "$pid" 2>/dev/null  # this run's ranks and mpirun
   if [ -f "$W/a.h5" ]; then early=$((early + 1)); continue; fi
   mpirun --oversubscribe -np 2 "$S" extract "${args[@]}" > "$W/log2" 2>&1; rc=$?
   grep -q "resuming" "$W/log2" && partial=$((partial + 1))
